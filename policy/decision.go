@@ -1,0 +1,161 @@
+package policy
+
+import (
+	"math"
+	"time"
+)
+
+// Input is what one evaluation sees.
+type Input struct {
+	Now     time.Time
+	Current int32         // the scale subresource's spec.replicas
+	Ready   int32         // pods ready to serve
+	Metrics []Observation // one per policy metric, in the policy's order
+}
+
+// Observation is one metric's reading. Its zero value is invalid, so that a reading that never arrived can never
+// pass for a zero.
+type Observation struct {
+	Value  float64
+	Valid  bool
+	Reason string // why the reading is invalid: empty result, NaN, stale sample, query error...
+}
+
+// usable reports whether o can be used, and why not.
+func (o Observation) usable() (bool, string) {
+	switch {
+	case !o.Valid:
+		if o.Reason == "" {
+			return false, "no reading"
+		}
+		return false, o.Reason
+	case math.IsNaN(o.Value) || math.IsInf(o.Value, 0):
+		return false, "value is not a finite number"
+	case o.Value < 0:
+		return false, "value is negative"
+	}
+	return true, ""
+}
+
+// Proposal is one algorithm's raw replica count from one metric (or from none, for algorithms that do not read
+// metrics).
+type Proposal struct {
+	Algorithm string
+	Metric    string
+	Value     float64 // the metric's reading
+	Target    float64 // the metric's target
+	Ratio     float64 // value relative to target, as HPA's usage ratio
+	Replicas  int32   // the proposal; meaningful only when Valid
+	Valid     bool
+	Note      string // why the proposal is invalid, or "within tolerance"
+}
+
+// Stage names a step of the decision pipeline.
+type Stage string
+
+// The stages, in pipeline order.
+const (
+	StageBounds        Stage = "bounds"        // outside [min, max] before anything else, or final clamp
+	StageMetrics       Stage = "metrics"       // invalid metrics hold the count or block a scale-down
+	StageFallback      Stage = "fallback"      // fallback replicas after repeated metric failures
+	StageStabilization Stage = "stabilization" // windows over raw recommendations
+	StageCooldown      Stage = "cooldown"      // time since the last scale event
+	StageRate          Stage = "rate"          // rate-limit policies over real scale events
+)
+
+// Reason explains a decision. Where HPA has a word for it, podpilot uses the same.
+type Reason string
+
+// The reasons.
+const (
+	DesiredWithinRange  Reason = "DesiredWithinRange"  // the recommendation passed every stage
+	ScaleUpStabilized   Reason = "ScaleUpStabilized"   // an up-window held the count lower
+	ScaleDownStabilized Reason = "ScaleDownStabilized" // a down-window held the count higher
+	ScaleUpLimit        Reason = "ScaleUpLimit"        // an up rate limit cut the change
+	ScaleDownLimit      Reason = "ScaleDownLimit"      // a down rate limit cut the change
+	TooManyReplicas     Reason = "TooManyReplicas"     // clamped to maxReplicas
+	TooFewReplicas      Reason = "TooFewReplicas"      // clamped to minReplicas
+	ScalingDisabled     Reason = "ScalingDisabled"     // the target is at zero and minReplicas is not: left alone, as HPA does
+	MetricUnavailable   Reason = "MetricUnavailable"   // no valid metric, or a scale-down while one is invalid: hold
+	FallbackReplicas    Reason = "FallbackReplicas"    // metrics failed long enough: hold at least the fallback count
+	CooldownActive      Reason = "CooldownActive"      // too soon after the last scale event
+	WithinTolerance     Reason = "WithinTolerance"     // every metric is within tolerance of its target
+)
+
+// Step is one stage that changed the count.
+type Step struct {
+	Stage  Stage
+	From   int32
+	To     int32
+	Reason Reason
+}
+
+// Decision is the outcome of one evaluation, with everything needed to explain it.
+type Decision struct {
+	Time      time.Time
+	Current   int32
+	Ready     int32
+	Raw       int32  // the winning proposal before the behaviour stages (Current when there was none)
+	Desired   int32  // what the target should be scaled to
+	Winner    string // "algorithm/metric" of the winning proposal
+	Stage     Stage  // the last stage that changed the count ("" when none did)
+	Reason    Reason
+	Proposals []Proposal
+	Steps     []Step
+}
+
+// Scale reports whether the decision asks for a change.
+func (d *Decision) Scale() bool { return d.Desired != d.Current }
+
+// change records a stage that moved the count.
+func (d *Decision) change(s Stage, to int32, r Reason) {
+	if to == d.Desired {
+		return
+	}
+	d.Steps = append(d.Steps, Step{Stage: s, From: d.Desired, To: to, Reason: r})
+	d.Desired, d.Stage, d.Reason = to, s, r
+}
+
+// History is what a policy remembers between evaluations. It is small, copied by Evaluate, and never shared.
+type History struct {
+	Start    time.Time // first evaluation; zero for a fresh history
+	Last     time.Time // last scale event
+	Recs     []Rec     // raw recommendations within the longest stabilization window
+	Events   []Event   // scale events within the longest rate-limit period
+	Failures int       // consecutive evaluations with an invalid metric
+}
+
+// Rec is one raw recommendation.
+type Rec struct {
+	Time     time.Time
+	Replicas int32
+}
+
+// Event is one real scale event.
+type Event struct {
+	Time   time.Time
+	Change int32 // positive for up, negative for down
+}
+
+// Scaled returns h with a scale event from → to at now. The caller calls it after the change was really made,
+// so that rate limits count real scale events only, as HPA's do.
+func (h History) Scaled(now time.Time, from, to int32) History {
+	if from == to {
+		return h
+	}
+	h.Events = append(h.Events[:len(h.Events):len(h.Events)], Event{Time: now, Change: to - from})
+	h.Last = now
+	return h
+}
+
+// ceil32 rounds up and saturates to the int32 range.
+func ceil32(x float64) int32 {
+	x = math.Ceil(x)
+	switch {
+	case x >= math.MaxInt32:
+		return math.MaxInt32
+	case x <= 0:
+		return 0
+	}
+	return int32(x)
+}

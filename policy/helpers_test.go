@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+
+// warm is a history that has been running long enough to hold nothing of its start.
+var warm = History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour)}
+
+// prev as a tick's cur means "whatever the last decision asked for".
+const prev = -1
+
+// bad is a reading that is invalid.
+var bad = math.NaN()
+
+type tick struct {
+	at     time.Duration // offset from t0
+	cur    int32         // spec replicas, or prev
+	ready  int32         // ready pods; 0 means all of cur (use -1 for none ready)
+	vals   []float64     // one per metric; NaN means invalid
+	want   int32
+	reason Reason // checked when not empty
+}
+
+func obs(vals []float64) []Observation {
+	out := make([]Observation, len(vals))
+	for i, v := range vals {
+		if math.IsNaN(v) {
+			out[i] = Observation{Reason: "empty result"}
+		} else {
+			out[i] = Observation{Value: v, Valid: true}
+		}
+	}
+	return out
+}
+
+// walk evaluates ticks in order, recording scale events as the controller would after a successful write.
+func walk(t *testing.T, p *Policy, h History, ticks []tick) History {
+	t.Helper()
+	last := int32(-1)
+	for i, tk := range ticks {
+		cur := tk.cur
+		if cur == prev {
+			cur = last
+		}
+		ready := tk.ready
+		switch ready {
+		case 0:
+			ready = cur
+		case -1:
+			ready = 0
+		}
+		now := t0.Add(tk.at)
+		d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: ready, Metrics: obs(tk.vals)}, h)
+		if d.Desired != tk.want || (tk.reason != "" && d.Reason != tk.reason) {
+			t.Fatalf("tick %d (t+%s, current %d, values %v): Evaluate = %d (%s at %s, raw %d, steps %+v); want %d (%s)",
+				i, tk.at, cur, tk.vals, d.Desired, d.Reason, d.Stage, d.Raw, d.Steps, tk.want, tk.reason)
+		}
+		if d.Scale() {
+			nh = nh.Scaled(now, cur, d.Desired)
+		}
+		h, last = nh, d.Desired
+	}
+	return h
+}

@@ -1,0 +1,115 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// Vars are the values a query template can use, as {{.Namespace}}, {{.Selector}} and so on. Every value is
+// escaped for use inside a double-quoted PromQL string with a regular-expression matcher (=~), so that no
+// namespace, name or queue can inject PromQL. A template rendered for several targets at once gets alternations
+// that match any of them; the results are told apart by their namespace and target labels (or queue label).
+type Vars struct {
+	Namespace string // matches the target's namespace
+	Name      string // matches the Deployment's name
+	Pod       string // matches the Deployment's pods; its first capture group is the Deployment's name
+	Selector  string // namespace=~"<Namespace>", pod=~"<Pod>"
+	Queue     string // matches the queue's name
+	Window    string // the metric's rate window, such as 1m
+}
+
+// Default query templates, one per kind, for the exporters most clusters run: cAdvisor and kube-state-metrics
+// for CPU, an application's http_requests_total for QPS, and the RabbitMQ exporter for queues. Each returns one
+// series per target, labelled namespace and target (or queue), so that many targets share one query.
+var defaultQueries = map[MetricKind]string{
+	CPU: `100 * sum by (namespace, target) (label_replace(sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{ {{.Selector}}, container!="", container!="POD"}[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))` +
+		` / sum by (namespace, target) (label_replace(sum by (namespace, pod) (kube_pod_container_resource_requests{ {{.Selector}}, resource="cpu"}) and on (namespace, pod) sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{ {{.Selector}}, container!="", container!="POD"}[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))`,
+	QPS:   `sum by (namespace, target) (label_replace(rate(http_requests_total{ {{.Selector}} }[{{.Window}}]), "target", "$1", "pod", "{{.Pod}}"))`,
+	Queue: `sum by (queue) (rabbitmq_queue_messages_ready{queue=~"{{.Queue}}"})`,
+}
+
+// DefaultQuery returns the built-in template of a metric kind ("" for promql, which has none).
+func DefaultQuery(k MetricKind) string { return defaultQueries[k] }
+
+// podSuffix matches what a Deployment adds to its name to name a pod: the ReplicaSet hash and the pod's own.
+const podSuffix = `-[a-z0-9]+-[a-z0-9]+`
+
+// escape makes s a literal inside a PromQL double-quoted regex matcher.
+func escape(s string) string {
+	s = regexp.QuoteMeta(s)
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
+
+// alternation escapes each value and joins them so that the regex matches any of them.
+func alternation(vals []string) string {
+	esc := make([]string, len(vals))
+	for i, v := range vals {
+		esc[i] = escape(v)
+	}
+	return strings.Join(esc, "|")
+}
+
+// NewVars builds the template values for one target or, with several values per field, for a batch.
+func NewVars(namespaces, names, queues []string, window string) Vars {
+	ns, nm := alternation(namespaces), alternation(names)
+	pod := "(" + nm + ")" + podSuffix
+	return Vars{
+		Namespace: ns,
+		Name:      nm,
+		Pod:       pod,
+		Selector:  fmt.Sprintf(`namespace=~"%s", pod=~"%s"`, ns, pod),
+		Queue:     alternation(queues),
+		Window:    window,
+	}
+}
+
+// VarsFor returns the template values for metric m of policy p alone.
+func (p *Policy) VarsFor(m *Metric) Vars {
+	return NewVars([]string{p.Target.Namespace}, []string{p.Target.Name}, []string{m.Queue}, FormatDuration(m.Window))
+}
+
+// Render returns the metric's query for the given values.
+func (m *Metric) Render(v Vars) (string, error) {
+	var b strings.Builder
+	if err := m.tmpl.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("render query of metric %q: %w", m.Name, err)
+	}
+	return b.String(), nil
+}
+
+// Query returns the metric's query for policy p's target alone.
+func (p *Policy) Query(i int) (string, error) {
+	m := &p.Metrics[i]
+	return m.Render(p.VarsFor(m))
+}
+
+// compileQuery parses a template and renders it once with sample values, so that syntax errors, unknown
+// variables and queries that come out empty are found when the file is loaded.
+func compileQuery(text string) (*template.Template, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("must not be empty")
+	}
+	t, err := template.New("query").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("bad template: %s", cleanTemplateErr(err))
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, NewVars([]string{"ns"}, []string{"app"}, []string{"q"}, "1m")); err != nil {
+		return nil, fmt.Errorf("bad template: %s (known variables: .Namespace, .Name, .Pod, .Selector, .Queue, .Window)", cleanTemplateErr(err))
+	}
+	if strings.TrimSpace(b.String()) == "" {
+		return nil, fmt.Errorf("template renders an empty query")
+	}
+	return t, nil
+}
+
+// cleanTemplateErr drops text/template's "template: query:1:5: executing ..." prefix noise but keeps the column.
+func cleanTemplateErr(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "template: ")
+	s = strings.Replace(s, `executing "query" at `, "", 1)
+	s = strings.Replace(s, "can't evaluate field ", "unknown variable .", 1)
+	return s
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kwok once per pinned version into a cache
+# folder outside the clone, and prints that folder. Later runs find the binaries and return at once.
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-v1.37.2}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+root=${PODPILOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/podpilot}
+bin="$root/k8s-$K8S_VERSION"
+kwokdir="$root/kwok-$KWOK_VERSION"
+
+log() { echo "build.sh: $*" >&2; }
+
+need=0
+for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  [ -x "$bin/$b" ] || need=1
+done
+if [ "$need" = 1 ]; then
+  start=$(date +%s)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  log "building Kubernetes $K8S_VERSION into $bin (first run only; several minutes)"
+  dir=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { log "cannot locate k8s.io/kubernetes@$K8S_VERSION in the module cache"; exit 1; }
+  staging=${K8S_VERSION/v1./v0.}
+  {
+    echo "module podpilot.local/k8sbuild"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    # Every staging module k8s.io/kubernetes replaces with ./staging/... becomes the published v0.x release.
+    sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#replace \1 => \1 '"$staging"'#p' "$dir/go.mod"
+  } >"$work/go.mod"
+  grep -q '^replace' "$work/go.mod" || { log "found no staging replace lines in $dir/go.mod"; exit 1; }
+  cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  mkdir -p "$bin.tmp"
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    log "go build $b"
+    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin.tmp/$b" "k8s.io/kubernetes/cmd/$b")
+  done
+  rm -rf "$bin" && mv "$bin.tmp" "$bin"
+  log "Kubernetes binaries built in $(( $(date +%s) - start )) s"
+fi
+
+if [ ! -x "$kwokdir/kwok" ]; then
+  start=$(date +%s)
+  log "building kwok $KWOK_VERSION into $kwokdir"
+  mkdir -p "$kwokdir.tmp"
+  GOBIN="$kwokdir.tmp" CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  # kwok needs Stage objects to move nodes and pods through their lifecycle: the module's "fast" stages.
+  for f in "$src"/kustomize/stage/node/fast/*.yaml "$src"/kustomize/stage/pod/fast/*.yaml; do
+    case "$f" in */kustomization.yaml) continue ;; esac
+    echo "---"
+    cat "$f"
+  done >"$kwokdir.tmp/stages.yaml"
+  rm -rf "$kwokdir" && mv "$kwokdir.tmp" "$kwokdir"
+  log "kwok built in $(( $(date +%s) - start )) s"
+fi
+echo "$bin $kwokdir"
