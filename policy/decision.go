@@ -50,6 +50,14 @@ type Proposal struct {
 	Note      string // why the proposal is invalid, or "within tolerance"
 }
 
+// label names the proposal as Decision.Winner does: "algorithm/metric", or the algorithm alone.
+func (pr *Proposal) label() string {
+	if pr.Metric == "" {
+		return pr.Algorithm
+	}
+	return pr.Algorithm + "/" + pr.Metric
+}
+
 // Stage names a step of the decision pipeline.
 type Stage string
 
@@ -158,4 +166,18 @@ func ceil32(x float64) int32 {
 		return 0
 	}
 	return int32(x)
+}
+
+// Step is one control-loop step: it evaluates, applies a change through scale, and records the scale event only
+// when scale succeeded. The controller and the simulator both call it, so that they share every decision; a
+// failed scale returns its error with the decision and the history without the event.
+func (p *Policy) Step(in Input, h History, scale func(to int32) error) (Decision, History, error) {
+	d, nh := p.Evaluate(in, h)
+	if !d.Scale() {
+		return d, nh, nil
+	}
+	if err := scale(d.Desired); err != nil {
+		return d, nh, err
+	}
+	return d, nh.Scaled(in.Now, in.Current, d.Desired), nil
 }

@@ -49,10 +49,7 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	for _, pr := range d.Proposals {
 		if pr.Valid && (!found || pr.Replicas > raw) {
 			raw, found = pr.Replicas, true
-			d.Winner = pr.Algorithm
-			if pr.Metric != "" {
-				d.Winner += "/" + pr.Metric
-			}
+			d.Winner = pr.label()
 		}
 	}
 
@@ -91,7 +88,7 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 
 	b := &p.Behavior
 	stab, why := b.stabilize(now, cur, raw, h.Recs)
-	h.Recs = append(h.Recs[:len(h.Recs):len(h.Recs)], Rec{Time: now, Replicas: raw})
+	h.Recs = append(h.Recs, Rec{Time: now, Replicas: raw}) // h is advance's private copy
 	d.change(StageStabilization, stab, why)
 
 	if want := d.Desired; want != cur {
@@ -137,10 +134,11 @@ func (p *Policy) advance(h History, now time.Time, cur int32) History {
 		}
 	}
 	period := max(b.Up.longest(), b.Down.longest())
-	out.Events = make([]Event, 0, len(h.Events)+1)
-	for _, e := range h.Events {
+	for i, e := range h.Events {
 		if e.Time.After(now.Add(-period)) {
-			out.Events = append(out.Events, e)
+			// Events are in time order: the rest are recent too. Scaled never appends in place.
+			out.Events = h.Events[i:len(h.Events):len(h.Events)]
+			break
 		}
 	}
 	return out

@@ -30,7 +30,9 @@ func hpaRegistration() Registration {
 		},
 		hpaBehavior,
 		func(_ *hpaArgs, p *Policy) Algorithm {
-			return hpaAlgo{rules: ratioRules{upTol: p.Behavior.Up.Tolerance, downTol: p.Behavior.Down.Tolerance, wholePercent: true}}
+			rules := newRatioRules(p)
+			rules.wholePercent = true
+			return hpaAlgo{rules: rules}
 		})
 	r.legacy = true
 	return r

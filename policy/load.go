@@ -238,6 +238,9 @@ func (d *decoder) algorithms(raw *doc, reg *Registry) ([]Registration, []any) {
 		return nil, nil
 	case raw.Algorithm != nil:
 		list, paths = []docAlgo{*raw.Algorithm}, []string{"algorithm"}
+		if list[0].Name == "" {
+			list[0].Name = DefaultAlgorithm // algorithm: {args: ...} tunes the default algorithm
+		}
 	case raw.Algorithms != nil:
 		if len(raw.Algorithms) == 0 {
 			d.fieldf("algorithms", "must list at least one algorithm")

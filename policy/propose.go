@@ -12,6 +12,11 @@ type ratioRules struct {
 	sizeFromSpec   bool    // a Value metric with no ready pods is sized from the spec replicas, not from zero
 }
 
+// newRatioRules reads the tolerances of policy p.
+func newRatioRules(p *Policy) ratioRules {
+	return ratioRules{upTol: p.Behavior.Up.Tolerance, downTol: p.Behavior.Down.Tolerance}
+}
+
 func (t ratioRules) within(r float64) bool {
 	return 1-t.downTol <= r && r <= 1+t.upTol
 }

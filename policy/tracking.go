@@ -28,8 +28,9 @@ func trackingRegistration() Registration {
 		},
 		func(*trackingArgs) Behavior { return trackingBehavior() },
 		func(a *trackingArgs, p *Policy) Algorithm {
-			return trackingAlgo{rules: ratioRules{upTol: p.Behavior.Up.Tolerance, downTol: p.Behavior.Down.Tolerance,
-				headroom: a.Headroom, sizeFromSpec: true}}
+			rules := newRatioRules(p)
+			rules.headroom, rules.sizeFromSpec = a.Headroom, true
+			return trackingAlgo{rules: rules}
 		})
 }
 

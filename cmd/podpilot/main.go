@@ -20,7 +20,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"run":      {"run the autoscaler in a cluster", notBuilt("run")},
-		"simulate": {"replay recorded metrics through policies and score them", notBuilt("simulate")},
+		"simulate": {"replay recorded metrics through policies and score them", simulateCmd},
 		"validate": {"check policy files strictly and print every error", validate},
 		"record":   {"pull the series a policy uses from Prometheus into a recording", notBuilt("record")},
 		"version":  {"print the version", func(_ []string, out, _ io.Writer) int { fmt.Fprintln(out, "podpilot", version); return 0 }},

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+	"github.com/podpilot/podpilot/simulate"
+)
+
+// list is a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(s string) error { *l = append(*l, s); return nil }
+
+const simulateUsage = `usage: podpilot simulate --recording FILE [--recording NAME=FILE.json ...] --policy FILE|hpa|target-tracking ... [flags]
+
+Replays a recording through policies with the same decision code as the daemon and compares them with a
+clairvoyant lower bound.
+
+  closed-loop (default): the recording's --demand series is demand; a workload model with --capacity per replica
+                         turns it into the metrics each policy would have seen under its own replicas.
+  replay:                each policy metric reads the recording's series of the same name, as recorded.
+
+Recordings are CSV (timestamp,<series>...) or Prometheus query_range JSON (one series, named by NAME= or the file
+name). The built-in policies hpa (a Kubernetes HPA with default behaviour) and target-tracking take the target,
+bounds and metrics of the first policy file, or --min/--max/--utilization when none is given.
+
+flags:
+`
+
+func simulateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var recs, pols list
+	fs.Var(&recs, "recording", "recording file, or NAME=FILE for Prometheus JSON (repeatable)")
+	fs.Var(&pols, "policy", "policy file or built-in name: hpa, target-tracking (repeatable)")
+	mode := fs.String("mode", string(simulate.ClosedLoop), "closed-loop or replay")
+	demand := fs.String("demand", "", `closed-loop: the series that is demand (default "value" or the only series)`)
+	scale := fs.Float64("scale", 1, "closed-loop: multiply demand by this")
+	capacity := fs.Float64("capacity", 0, "closed-loop: demand one replica serves at 100% of its CPU request (required)")
+	startup := fs.Duration("startup", simulate.DefaultStartup, "pod start-up delay")
+	scrape := fs.Duration("scrape", simulate.DefaultScrape, "closed-loop: scrape interval (metric pipeline lag)")
+	maxUtil := fs.Float64("max-utilization", simulate.DefaultMaxUtilization, "closed-loop: CPU use per pod can reach this many times its request")
+	interval := fs.Duration("interval", 0, "control-loop interval (default: each policy's interval)")
+	initial := fs.Int("initial", 0, "replicas at the start (default: the lower bound, or the recording's replicas column)")
+	maxAge := fs.Duration("max-age", 0, "replay: a sample older than this is stale (default: twice the recording's step)")
+	sloUtil := fs.Float64("slo-utilization", simulate.DefaultSLOUtilization, "SLO: utilization above this fraction is a violation")
+	sloWait := fs.Duration("slo-wait", simulate.DefaultSLOWait, "SLO for queue workloads: waiting above this is a violation")
+	minR := fs.Int("min", 1, "built-ins without a policy file: minReplicas")
+	maxR := fs.Int("max", 100, "built-ins without a policy file: maxReplicas")
+	util := fs.Float64("utilization", 70, "built-ins without a policy file: target CPU utilization")
+	output := fs.String("output", "table", "table, json or csv (csv: the steps)")
+	out := fs.String("out", "", "write the output to this file instead of standard output")
+	sweep := fs.String("sweep", "", "field=v1,v2,...: run each policy at each value and print the cost/overload frontier")
+	plotFile := fs.String("plot", "", "draw demand, ready capacity and replicas per policy to FILE.svg or FILE.png")
+	fs.Usage = func() { fmt.Fprint(stderr, simulateUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if len(recs) == 0 || len(pols) == 0 || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	fail := func(err error) int {
+		var es policy.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintln(stderr, e)
+			}
+			return 1
+		}
+		fmt.Fprintln(stderr, "podpilot simulate:", err)
+		return 1
+	}
+
+	var parts []*metrics.Recording
+	for _, r := range recs {
+		name, path, ok := strings.Cut(r, "=")
+		if !ok {
+			path, name = r, strings.TrimSuffix(filepath.Base(r), filepath.Ext(r))
+		}
+		rec, err := metrics.ReadFile(path, name)
+		if err != nil {
+			return fail(err)
+		}
+		parts = append(parts, rec)
+	}
+	rec, err := metrics.Merge(parts...)
+	if err != nil {
+		return fail(err)
+	}
+	cfg := simulate.Config{
+		Mode: simulate.Mode(*mode), Interval: *interval, Demand: *demand, Scale: *scale, Initial: int32(*initial), MaxAge: *maxAge,
+		Model:          simulate.Model{Capacity: *capacity, Startup: *startup, Scrape: *scrape, MaxUtilization: *maxUtil},
+		SLOUtilization: *sloUtil, SLOWait: *sloWait, Steps: *sweep == "",
+	}
+	srcs, err := simulate.Sources(pols, simulate.BaseSpec{Min: int32(*minR), Max: int32(*maxR), Utilization: *util})
+	if err != nil {
+		return fail(err)
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if *sweep != "" {
+		sw, err := simulate.ParseSweep(*sweep)
+		if err != nil {
+			return fail(err)
+		}
+		sr, err := simulate.RunSweep(rec, srcs, sw, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		if err := simulate.WriteSweep(w, sr); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	named, err := simulate.Parse(srcs, policy.Builtin())
+	if err != nil {
+		return fail(err)
+	}
+	res, err := simulate.Simulate(rec, named, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	files := map[string]string{}
+	for _, s := range srcs {
+		files[s.Name] = s.File
+	}
+	switch *output {
+	case "table":
+		err = simulate.WriteTable(w, res)
+	case "json":
+		err = simulate.WriteJSON(w, res, files)
+	case "csv":
+		err = simulate.WriteStepsCSV(w, res)
+	default:
+		return fail(fmt.Errorf("--output %q: want table, json or csv", *output))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *plotFile != "" {
+		f, err := os.Create(*plotFile)
+		if err != nil {
+			return fail(err)
+		}
+		if err := simulate.Plot(f, *plotFile, res); err != nil {
+			f.Close()
+			return fail(err)
+		}
+		if err := f.Close(); err != nil {
+			return fail(err)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const azure = "../../testdata/traces/azure_functions_slopower_60s.csv"
+
+func TestSimulateCmd(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	pol := write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 60\nmetrics: [{kind: cpu, utilization: 70}]\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // substring of stdout
+		err  string // substring of stderr
+	}{
+		{"table", []string{"--recording", azure, "--capacity", "200", "--policy", "hpa", "--policy", pol}, 0, "cost (× lower bound)", ""},
+		{"sweep", []string{"--recording", azure, "--capacity", "200", "--policy", "hpa", "--policy", "target-tracking", "--sweep", "metrics[0].utilization=60,80"}, 0,
+			"at equal or lower cost than hpa's frontier points", ""},
+		{"usage", []string{"--policy", "hpa"}, 2, "", "usage: podpilot simulate"},
+		{"malformed row", []string{"--recording", write("m.csv", "timestamp,value\n1,2\n3\n"), "--capacity", "1", "--policy", "hpa"}, 1, "",
+			"m.csv:3: malformed row: 1 fields, want 2 like the header"},
+		{"non-numeric", []string{"--recording", write("n.csv", "timestamp,value\n1,2\n3,x\n"), "--capacity", "1", "--policy", "hpa"}, 1, "",
+			`n.csv:3: value: want a number, got "x"`},
+		{"NaN demand", []string{"--recording", write("nan.csv", "timestamp,value\n1,2\n3,NaN\n"), "--capacity", "1", "--policy", "hpa"}, 1, "",
+			"nan.csv:3: value: want a number, got NaN (not allowed in this column)"},
+		{"duplicate time", []string{"--recording", write("d.csv", "timestamp,value\n1,2\n1,3\n"), "--capacity", "1", "--policy", "hpa"}, 1, "",
+			"d.csv:3: timestamp: duplicate of line 2 (1)"},
+		{"empty", []string{"--recording", write("e.csv", ""), "--capacity", "1", "--policy", "hpa"}, 1, "", "e.csv: empty file"},
+		{"prometheus error", []string{"--recording", "cpu=" + write("err.json", `{"status":"error","errorType":"timeout","error":"query timed out"}`), "--mode", "replay", "--policy", "hpa"}, 1, "",
+			"err.json: Prometheus answered with an error: timeout: query timed out"},
+		{"lacks a metric", []string{"--recording", "qps=" + write("q.json", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"5"],[16,"6"]]}]}}`), "--mode", "replay", "--policy", pol}, 1, "",
+			`q.json: no series "cpu", which policy web needs for metrics[0] (the recording has "qps")`},
+		{"bad policy", []string{"--recording", azure, "--capacity", "1", "--policy", write("bad.yaml", "target: {namespace: a, name: b}\n")}, 1, "",
+			"bad.yaml:1:1: maxReplicas: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := dispatch(append([]string{"simulate"}, tt.args...), &out, &errb)
+			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
+				t.Errorf("simulate %v = %d\nstdout: %.500s\nstderr: %s\nwant %d, stdout with %q, stderr with %q", tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
+			}
+		})
+	}
+}
+
+// The JSON output follows the documented schema and CSV has one row per step and policy.
+func TestSimulateOutputs(t *testing.T) {
+	dir := t.TempDir()
+	jsonFile, csvFile, png := filepath.Join(dir, "o.json"), filepath.Join(dir, "o.csv"), filepath.Join(dir, "o.png")
+	args := []string{"simulate", "--recording", azure, "--capacity", "200", "--policy", "hpa", "--policy", "target-tracking"}
+	var errb bytes.Buffer
+	if code := dispatch(append(args, "--output", "json", "--out", jsonFile, "--plot", png), &bytes.Buffer{}, &errb); code != 0 {
+		t.Fatalf("json: exit %d: %s", code, errb.String())
+	}
+	if code := dispatch(append(args, "--output", "csv", "--out", csvFile), &bytes.Buffer{}, &errb); code != 0 {
+		t.Fatalf("csv: exit %d: %s", code, errb.String())
+	}
+	var rep struct {
+		Schema   string `json:"schema"`
+		Policies []struct {
+			Name    string `json:"name"`
+			Summary struct {
+				CostRatio float64 `json:"costRatio"`
+			} `json:"summary"`
+			Steps []struct {
+				Metrics map[string]*float64 `json:"metrics"`
+			} `json:"steps"`
+		} `json:"policies"`
+	}
+	data, _ := os.ReadFile(jsonFile)
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Schema != "podpilot.simulate/v1" || len(rep.Policies) != 2 || rep.Policies[1].Name != "target-tracking" ||
+		len(rep.Policies[0].Steps) != 5757 || rep.Policies[0].Steps[100].Metrics["cpu"] == nil || rep.Policies[0].Summary.CostRatio <= 1 {
+		t.Errorf("JSON report: schema %q, %d policies", rep.Schema, len(rep.Policies))
+	}
+	rows, _ := os.ReadFile(csvFile)
+	if n := strings.Count(string(rows), "\n"); n != 1+2*5757 {
+		t.Errorf("CSV has %d lines; want a header and 2 × 5757 steps", n)
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() < 50000 {
+		t.Errorf("plot: %v, %v", st, err)
+	}
+}

@@ -1,0 +1,149 @@
+package metrics
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestReadFileErrors(t *testing.T) {
+	tests := []struct {
+		file, name, want string
+	}{
+		{"nonnumeric.csv", "", `testdata/nonnumeric.csv:4: cpu: want a number, got "abc"`},
+		{"malformed.csv", "", "testdata/malformed.csv:3: malformed row: 2 fields, want 3 like the header"},
+		{"duplicate.csv", "", "testdata/duplicate.csv:4: timestamp: duplicate of line 3 (1015)"},
+		{"backwards.csv", "", "testdata/backwards.csv:4: timestamp: 1015 is before line 3's: timestamps must increase"},
+		{"empty.csv", "", "testdata/empty.csv: empty file: want a header `timestamp,<series>...` and rows"},
+		{"header-only.csv", "", "testdata/header-only.csv: no rows after the header"},
+		{"bad-header.csv", "", "testdata/bad-header.csv:1: header must be `timestamp,<series>...`, got \"time,cpu\""},
+		{"bad-time.csv", "", `testdata/bad-time.csv:3: timestamp: want unix seconds or RFC 3339, got "yesterday"`},
+		{"error.json", "cpu", `testdata/error.json: Prometheus answered with an error: bad_data: 1:5: parse error: unexpected identifier "foo"`},
+		{"vector.json", "cpu", `testdata/vector.json: result type "vector", want "matrix" (save a query_range response, not an instant query)`},
+		{"several.json", "cpu", `testdata/several.json: 2 series in the result, want 1 (aggregate the query, e.g. sum(...)): first two are {namespace="shop", target="web"} and {namespace="shop", target="api"}`},
+		{"broken.json", "cpu", "testdata/broken.json:2: bad JSON: invalid character '}' looking for beginning of value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := ReadFile("testdata/"+tt.file, tt.name)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("ReadFile(%s) = %v\nwant %s", tt.file, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseCSV(t *testing.T) {
+	r, err := ReadFile("testdata/good.csv", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	want := &Recording{
+		File:  "testdata/good.csv",
+		Times: []time.Time{base, base.Add(15 * time.Second), base.Add(30 * time.Second), base.Add(90 * time.Second)},
+		Lines: []int{2, 3, 4, 5},
+		Series: []Series{
+			{Name: "cpu", Values: []float64{50, math.NaN(), math.NaN(), 70}},
+			{Name: "qps", Values: []float64{100, 110, 120, 130}},
+			{Name: "replicas", Values: []float64{4, 4, 5, 5}},
+		},
+	}
+	if diff := cmp.Diff(want, r, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("ParseCSV (-want +got):\n%s", diff)
+	}
+	if r.Step() != 15*time.Second {
+		t.Errorf("Step = %s; want 15s", r.Step())
+	}
+	if diff := cmp.Diff([]Gap{{From: base.Add(30 * time.Second), To: base.Add(90 * time.Second), Line: 5}}, r.Gaps()); diff != "" {
+		t.Errorf("Gaps (-want +got):\n%s", diff)
+	}
+	if err := r.CheckFinite("replicas", true); err != nil {
+		t.Errorf("CheckFinite(replicas) = %v", err)
+	}
+	if err := r.CheckFinite("cpu", false); err == nil || err.Error() != "testdata/good.csv:3: cpu: want a number, got NaN (not allowed in this column)" {
+		t.Errorf("CheckFinite(cpu) = %v", err)
+	}
+}
+
+// A recording written and read again is the same, and the same bytes every time.
+func TestCSVRoundTrip(t *testing.T) {
+	r, err := ReadFile("testdata/good.csv", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := WriteCSV(&a, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseCSV("again", bytes.NewReader(a.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteCSV(&b, back)
+	if a.String() != b.String() {
+		t.Errorf("round trip differs:\n%s\n%s", a.String(), b.String())
+	}
+	if !strings.HasPrefix(a.String(), "timestamp,cpu,qps,replicas\n1782907200,50,100,4\n1782907215,NaN,110,4\n") {
+		t.Errorf("WriteCSV =\n%s", a.String())
+	}
+}
+
+func TestQueryRangeAndMerge(t *testing.T) {
+	q, err := ReadFile("testdata/qps.json", "qps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseCSV("cpu.csv", strings.NewReader("timestamp,cpu\n1000,40\n1030.5,60\n1045,65\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Merge(q, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := func(s float64) time.Time { return time.Unix(0, int64(s*1e9)).UTC() }
+	want := &Recording{
+		File:  "testdata/qps.json, cpu.csv",
+		Times: []time.Time{ts(1000), ts(1015), ts(1030.5), ts(1045)},
+		Lines: []int{2, 0, 3, 4},
+		Series: []Series{
+			{Name: "qps", Values: []float64{100, math.NaN(), 120, math.NaN()}},
+			{Name: "cpu", Values: []float64{40, math.NaN(), 60, 65}},
+		},
+	}
+	if diff := cmp.Diff(want, m, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("Merge (-want +got):\n%s", diff)
+	}
+	if _, err := Merge(q, q); err == nil || !strings.Contains(err.Error(), `series "qps" is in both`) {
+		t.Errorf("Merge of a series twice = %v", err)
+	}
+}
+
+// FuzzParseCSV: the reader never panics, and whatever it accepts has aligned, increasing times.
+func FuzzParseCSV(f *testing.F) {
+	f.Add([]byte("timestamp,cpu\n1,2\n3,4\n"))
+	f.Add([]byte("timestamp,a,b\n2026-07-01T12:00:00Z,1,\n2026-07-01T12:00:01Z,NaN,3\n"))
+	f.Add([]byte("timestamp\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseCSV("fuzz.csv", bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(r.Times); i++ {
+			if !r.Times[i].After(r.Times[i-1]) {
+				t.Fatalf("times not increasing at %d", i)
+			}
+		}
+		for _, s := range r.Series {
+			if len(s.Values) != len(r.Times) {
+				t.Fatalf("series %s has %d values for %d times", s.Name, len(s.Values), len(r.Times))
+			}
+		}
+	})
+}

@@ -1,0 +1,126 @@
+package simulate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Mode is how the recording drives the policies.
+type Mode string
+
+// The modes.
+const (
+	// Replay: the policy sees the recorded metrics exactly as recorded.
+	Replay Mode = "replay"
+	// ClosedLoop: the recording is demand; a workload model turns it into the metrics each policy would have
+	// seen under its own replica count.
+	ClosedLoop Mode = "closed-loop"
+)
+
+// Model is the closed-loop workload model.
+type Model struct {
+	Capacity       float64       // demand one ready replica serves at 100 % of its CPU request (required)
+	Startup        time.Duration // from a scale-up to the new pods being ready
+	Scrape         time.Duration // scrape interval: how old the freshest sample is
+	MaxUtilization float64       // CPU use per pod can reach this many times its request (limits above requests)
+}
+
+// Config is one simulation.
+type Config struct {
+	Mode     Mode
+	Interval time.Duration // control-loop interval; 0 takes each policy's own
+	Model    Model
+	Demand   string        // closed-loop: the recording's series that is demand (default: "value", or the only series)
+	Scale    float64       // demand = recorded value × Scale (default 1)
+	Initial  int32         // replicas at the start; 0 takes the recording's replicas column (replay) or the lower bound
+	MaxAge   time.Duration // replay: older samples are stale; 0 means twice the recording's step
+
+	SLOUtilization float64       // request workloads: utilization above this (a fraction) violates the SLO
+	SLOWait        time.Duration // queue workloads: waiting time above this violates the SLO
+
+	Steps    bool             // keep the per-step rows (reports need them; sweeps do not)
+	Registry *policy.Registry // algorithms; nil means policy.Builtin()
+}
+
+// Defaults of the model and the SLO, stated in the README.
+const (
+	DefaultStartup        = 30 * time.Second
+	DefaultScrape         = 15 * time.Second
+	DefaultMaxUtilization = 2.0
+	DefaultSLOUtilization = 0.9
+	DefaultSLOWait        = 60 * time.Second
+)
+
+// withDefaults fills what c leaves out.
+func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
+	if c.Mode == "" {
+		c.Mode = ClosedLoop
+	}
+	if c.Mode != Replay && c.Mode != ClosedLoop {
+		return c, fmt.Errorf("mode %q: want replay or closed-loop", c.Mode)
+	}
+	if c.Scale == 0 {
+		c.Scale = 1
+	}
+	if c.Model.Startup == 0 {
+		c.Model.Startup = DefaultStartup
+	}
+	if c.Model.Scrape == 0 {
+		c.Model.Scrape = DefaultScrape
+	}
+	if c.Model.MaxUtilization == 0 {
+		c.Model.MaxUtilization = DefaultMaxUtilization
+	}
+	if c.SLOUtilization == 0 {
+		c.SLOUtilization = DefaultSLOUtilization
+	}
+	if c.SLOWait == 0 {
+		c.SLOWait = DefaultSLOWait
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 2 * rec.Step()
+	}
+	if c.Registry == nil {
+		c.Registry = policy.Builtin()
+	}
+	if c.Mode == ClosedLoop {
+		if c.Demand == "" {
+			c.Demand = "value"
+			if rec.Lookup("value") < 0 && len(rec.Series) == 1 {
+				c.Demand = rec.Series[0].Name
+			}
+		}
+		if rec.Lookup(c.Demand) < 0 {
+			return c, fmt.Errorf("%s: no demand series %q (the recording has %s); name it with --demand", rec.File, c.Demand, seriesNames(rec))
+		}
+		if err := rec.CheckFinite(c.Demand, true); err != nil {
+			return c, fmt.Errorf("demand: %w", err)
+		}
+		if !(c.Model.Capacity > 0) {
+			return c, fmt.Errorf("closed-loop mode needs --capacity: the demand one replica serves at 100 %% CPU")
+		}
+	}
+	if i := rec.Lookup("replicas"); i >= 0 {
+		if err := rec.CheckFinite("replicas", true); err != nil {
+			return c, err
+		}
+	}
+	if c.Model.MaxUtilization < 1 || c.SLOUtilization <= 0 || c.Scale < 0 {
+		return c, fmt.Errorf("max utilization must be at least 1, the SLO utilization and the scale positive")
+	}
+	return c, nil
+}
+
+func seriesNames(rec *metrics.Recording) string {
+	s := ""
+	for i, x := range rec.Series {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", x.Name)
+	}
+	return s
+}

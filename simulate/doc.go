@@ -1,0 +1,20 @@
+// Package simulate replays recorded metrics offline through podpilot's real policies and scores them. It owns the
+// replay metric source (which never looks past the policy's own "now"), an in-memory scaler with a pod start-up
+// delay, the closed-loop workload model, scoring against a clairvoyant lower bound, parameter sweeps, and the
+// reports (table, JSON, CSV, plot). It reimplements no decision logic: every step is policy.Policy.Step, the
+// function the controller calls.
+//
+// Rules chosen where the issue was silent (the README states them too):
+//   - The model advances in control-loop steps. A decision at t changes the spec replicas at t; new pods count as
+//     ready from the first step at or after t + start-up delay; a scale-down removes pods that are not ready first.
+//   - Metric pipeline: the policy at step i sees the average of the true metric over the window's steps ending
+//     max(1, scrape/interval) steps earlier, so it never sees the state its own decision creates.
+//   - Demand between samples holds the last sample (recordings report per-interval totals, not curves).
+//   - Replay: a metric's reading at t is its latest sample at or before t, if no older than maxAge (default twice
+//     the recording's step); an older one is stale, hence invalid. A gap in the recording is therefore a metric
+//     outage for the policy, and in closed-loop mode the demand holds through it. Gaps are listed in the report.
+//   - Overload is demand above ready capacity (ready replicas × capacity); unserved work is that excess over
+//     time. The SLO is utilization above a level for request workloads, and queue wait (backlog over drain
+//     rate) above a time for queue workloads (a policy with a queue metric).
+//   - The clairvoyant lower bound is ceil(demand / capacity) clamped to the policy's bounds, at every step.
+package simulate

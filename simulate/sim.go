@@ -1,0 +1,410 @@
+package simulate
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Named is a policy with the label it has in reports.
+type Named struct {
+	Name   string
+	Policy *policy.Policy
+}
+
+// Result is a whole simulation: one run per policy over one recording.
+type Result struct {
+	Config    Config
+	Recording Info
+	Runs      []Run
+}
+
+// Info describes the recording a simulation read.
+type Info struct {
+	File    string
+	Start   time.Time
+	End     time.Time
+	Step    time.Duration
+	Samples int
+	Gaps    []metrics.Gap
+}
+
+// Run is one policy's simulation.
+type Run struct {
+	Name     string
+	Policy   *policy.Policy
+	Interval time.Duration
+	Summary  Summary
+	Bound    Summary // the clairvoyant lower bound under this policy's bounds
+	Steps    []Step  // when Config.Steps
+}
+
+// Summary scores a run. Scores the mode cannot know (overload in replay, for example) are NaN.
+type Summary struct {
+	ReplicaSeconds  float64 // cost: the spec replicas over time
+	CostRatio       float64 // ReplicaSeconds over the lower bound's
+	OverloadSeconds float64 // time with demand above ready capacity
+	SLOSeconds      float64 // time violating the SLO
+	ScaleEvents     int
+	Reversals       int     // scale events whose direction differs from the previous one's
+	Unserved        float64 // demand above ready capacity, times seconds
+	PeakReplicas    int32
+	Steps           int
+}
+
+// Step is one control-loop step of a run.
+type Step struct {
+	Time     time.Time
+	Demand   float64 // NaN in replay
+	Bound    int32   // the lower bound at this step (0 in replay)
+	Current  int32   // spec replicas before the decision
+	Ready    int32   // ready replicas during the step, after the decision
+	Desired  int32
+	Metrics  []float64 // what the policy saw, in policy order; NaN when invalid
+	Stage    policy.Stage
+	Reason   policy.Reason
+	Winner   string
+	Overload bool
+	Backlog  float64 // queue workloads: messages waiting at the end of the step
+}
+
+// Simulate runs every policy over the recording. Runs are independent and deterministic.
+func Simulate(rec *metrics.Recording, pols []Named, cfg Config) (*Result, error) {
+	cfg, err := cfg.withDefaults(rec)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Config: cfg, Recording: Info{File: rec.File, Start: rec.Times[0], End: rec.Times[len(rec.Times)-1],
+		Step: rec.Step(), Samples: len(rec.Times), Gaps: rec.Gaps()}}
+	for _, np := range pols {
+		if cfg.Mode == Replay {
+			for j, m := range np.Policy.Metrics {
+				if rec.Lookup(m.Name) < 0 {
+					return nil, fmt.Errorf("%s: no series %q, which policy %s needs for metrics[%d] (the recording has %s)",
+						rec.File, m.Name, np.Name, j, seriesNames(rec))
+				}
+			}
+		}
+	}
+	for _, np := range pols {
+		run, err := simulate(rec, np, cfg)
+		if err != nil {
+			return nil, err
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	return res, nil
+}
+
+// cursor walks one series forward in time, never past the time it is asked for.
+type cursor struct {
+	times []time.Time
+	vals  []float64
+	k     int // index of the latest sample at or before the last time asked; -1 before the first
+}
+
+func newCursor(rec *metrics.Recording, series int) *cursor {
+	return &cursor{times: rec.Times, vals: rec.Series[series].Values, k: -1}
+}
+
+// at returns the latest sample at or before t and its time. Times asked must not decrease.
+func (c *cursor) at(t time.Time) (float64, time.Time, bool) {
+	for c.k+1 < len(c.times) && !c.times[c.k+1].After(t) {
+		c.k++
+	}
+	if c.k < 0 {
+		return 0, time.Time{}, false
+	}
+	return c.vals[c.k], c.times[c.k], true
+}
+
+// pods is the in-memory scaler: spec replicas, of which some are ready and some still starting.
+type pods struct {
+	spec, ready int32
+	starting    []time.Time // when each starting pod becomes ready, in order
+
+	now     time.Time // the step being decided, for scale
+	startup time.Duration
+}
+
+// scale is the scaler policy.Step calls: it never fails.
+func (p *pods) scale(to int32) error {
+	p.set(to, p.now, p.startup)
+	return nil
+}
+
+func (p *pods) advance(t time.Time) {
+	n := 0
+	for n < len(p.starting) && !p.starting[n].After(t) {
+		n++
+	}
+	p.ready += int32(n)
+	p.starting = p.starting[n:]
+}
+
+// set scales to n at t. New pods start; a scale-down removes starting pods (the newest first) before ready ones,
+// as a ReplicaSet does.
+func (p *pods) set(n int32, t time.Time, startup time.Duration) {
+	if n > p.spec {
+		for range n - p.spec {
+			p.starting = append(p.starting, t.Add(startup))
+		}
+	} else {
+		remove := p.spec - n
+		drop := min(int(remove), len(p.starting))
+		p.starting = p.starting[:len(p.starting)-drop]
+		p.ready -= remove - int32(drop)
+	}
+	p.spec = n
+}
+
+// interval is the true state of the workload over one step, the raw material of the metric pipeline.
+type interval struct {
+	usage   float64 // CPU in use, in replicas' requests
+	ready   float64
+	demand  float64
+	backlog float64
+}
+
+func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
+	p := np.Policy
+	iv := cfg.Interval
+	if iv == 0 {
+		iv = p.Interval
+	}
+	run := Run{Name: np.Name, Policy: p, Interval: iv}
+	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
+	n := int(end.Sub(start)/iv) + 1
+	secs := iv.Seconds()
+	closed := cfg.Mode == ClosedLoop
+	model := cfg.Model
+
+	var demand *cursor
+	if closed {
+		demand = newCursor(rec, rec.Lookup(cfg.Demand))
+	}
+	var replay []*cursor
+	if !closed {
+		for _, m := range p.Metrics {
+			replay = append(replay, newCursor(rec, rec.Lookup(m.Name)))
+		}
+	}
+	queue := false
+	win := make([]int, len(p.Metrics))
+	for j, m := range p.Metrics {
+		queue = queue || m.Kind == policy.Queue
+		win[j] = max(1, int(math.Round(float64(m.Window)/float64(iv))))
+	}
+	lag := max(1, int(math.Round(float64(model.Scrape)/float64(iv))))
+
+	bound := func(d float64) int32 {
+		b := int32(math.Ceil(d/model.Capacity - 1e-9))
+		return min(max(b, p.MinReplicas), p.MaxReplicas)
+	}
+	var d0 float64
+	if closed {
+		v, _, _ := demand.at(start)
+		d0 = v * cfg.Scale
+	}
+	initial := cfg.Initial
+	if initial == 0 {
+		switch {
+		case closed:
+			initial = bound(d0)
+		case rec.Lookup("replicas") >= 0:
+			initial = int32(rec.Series[rec.Lookup("replicas")].Values[0])
+		default:
+			initial = p.MinReplicas
+		}
+	}
+	pd := &pods{spec: initial, ready: initial, startup: model.Startup}
+	scale := pd.scale
+	// hist[0] is the state before the first step; hist[k+1] is step k's.
+	var hist []interval
+	if closed {
+		hist = make([]interval, 1, n+1)
+		hist[0] = state(d0, float64(initial), 0, model)
+	}
+
+	var h policy.History
+	obs := make([]policy.Observation, len(p.Metrics))
+	s := &run.Summary
+	b := &run.Bound
+	var lastDir, lastBoundDir, lastBound int32
+	backlog := 0.0
+	if !closed {
+		b.ReplicaSeconds, b.OverloadSeconds, b.SLOSeconds, b.Unserved = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		s.OverloadSeconds, s.SLOSeconds, s.Unserved = math.NaN(), math.NaN(), math.NaN()
+	}
+	for i := range n {
+		t := start.Add(time.Duration(i) * iv)
+		pd.advance(t)
+		dem := math.NaN()
+		if closed {
+			v, _, _ := demand.at(t)
+			dem = v * cfg.Scale
+			observe(obs, p, hist, i, lag, win)
+		} else {
+			for j, c := range replay {
+				v, at, ok := c.at(t)
+				switch {
+				case !ok:
+					obs[j] = policy.Observation{Reason: "no sample yet"}
+				case t.Sub(at) > cfg.MaxAge:
+					obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
+				default:
+					obs[j] = policy.Observation{Value: v, Valid: true}
+				}
+			}
+		}
+		cur := pd.spec
+		in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs}
+		var d policy.Decision
+		pd.now = t
+		d, h, _ = p.Step(in, h, scale)
+		pd.advance(t)
+
+		s.ReplicaSeconds += float64(pd.spec) * secs
+		s.PeakReplicas = max(s.PeakReplicas, pd.spec)
+		if d.Scale() {
+			s.ScaleEvents++
+			dir := sign(d.Desired - cur)
+			if lastDir != 0 && dir != lastDir {
+				s.Reversals++
+			}
+			lastDir = dir
+		}
+		step := Step{Time: t, Demand: dem, Current: cur, Ready: pd.ready, Desired: d.Desired, Stage: d.Stage, Reason: d.Reason, Winner: d.Winner}
+		if closed {
+			capacity := float64(pd.ready) * model.Capacity
+			if over(dem, capacity) {
+				step.Overload = true
+				s.OverloadSeconds += secs
+				s.Unserved += (dem - capacity) * secs
+			}
+			backlog = math.Max(0, backlog+(dem-capacity)*secs)
+			step.Backlog = backlog
+			if violates(dem, capacity, backlog, queue, cfg) {
+				s.SLOSeconds += secs
+			}
+			st := state(dem, float64(pd.ready), backlog, model)
+			hist = append(hist, st)
+
+			lb := bound(dem)
+			step.Bound = lb
+			b.ReplicaSeconds += float64(lb) * secs
+			b.PeakReplicas = max(b.PeakReplicas, lb)
+			bcap := float64(lb) * model.Capacity
+			if over(dem, bcap) {
+				b.OverloadSeconds += secs
+				b.Unserved += (dem - bcap) * secs
+			}
+			if i > 0 && lb != lastBound {
+				b.ScaleEvents++
+				dir := sign(lb - lastBound)
+				if lastBoundDir != 0 && dir != lastBoundDir {
+					b.Reversals++
+				}
+				lastBoundDir = dir
+			}
+			lastBound = lb
+		}
+		if cfg.Steps {
+			step.Metrics = make([]float64, len(obs))
+			for j, o := range obs {
+				step.Metrics[j] = o.Value
+				if !o.Valid {
+					step.Metrics[j] = math.NaN()
+				}
+			}
+			run.Steps = append(run.Steps, step)
+		}
+	}
+	s.Steps, b.Steps = n, n
+	s.CostRatio = s.ReplicaSeconds / b.ReplicaSeconds
+	if closed {
+		b.CostRatio = 1
+	} else {
+		s.CostRatio, b.CostRatio = math.NaN(), math.NaN()
+	}
+	return run, nil
+}
+
+// over reports demand above capacity, ignoring rounding noise.
+func over(demand, capacity float64) bool {
+	return demand > capacity+1e-9*math.Max(1, capacity)
+}
+
+// state is the true workload over one step, given the demand, the ready replicas and the backlog.
+func state(demand, ready, backlog float64, m Model) interval {
+	limit := ready * m.Capacity * m.MaxUtilization
+	served := math.Min(demand, limit)
+	if backlog > 0 {
+		served = math.Min(ready*m.Capacity, limit) // a queue consumer with a backlog is busy
+	}
+	return interval{usage: served / m.Capacity, ready: ready, demand: demand, backlog: backlog}
+}
+
+// observe fills obs with what the metric pipeline shows at step i: each metric's window of steps, ending lag
+// steps before i (never the step being decided).
+func observe(obs []policy.Observation, p *policy.Policy, hist []interval, i, lag int, win []int) {
+	last := max(i+1-lag, 0) // hist[i] is the newest complete step, hist[i+1-lag] the freshest the pipeline shows
+	for j, m := range p.Metrics {
+		first := max(last-win[j]+1, 0)
+		var usage, ready, demand float64
+		for k := first; k <= last; k++ {
+			usage += hist[k].usage
+			ready += hist[k].ready
+			demand += hist[k].demand
+		}
+		cnt := float64(last - first + 1)
+		switch m.Kind {
+		case policy.CPU:
+			if ready == 0 {
+				obs[j] = policy.Observation{Reason: "no pods report CPU"}
+				continue
+			}
+			obs[j] = policy.Observation{Value: 100 * usage / ready, Valid: true}
+		case policy.QPS:
+			if ready == 0 {
+				obs[j] = policy.Observation{Reason: "no pods report requests"}
+				continue
+			}
+			obs[j] = policy.Observation{Value: demand / cnt, Valid: true}
+		case policy.Queue:
+			obs[j] = policy.Observation{Value: hist[last].backlog, Valid: true}
+		default:
+			obs[j] = policy.Observation{Value: demand / cnt, Valid: true}
+		}
+	}
+}
+
+func violates(demand, capacity, backlog float64, queue bool, cfg Config) bool {
+	if queue {
+		if backlog <= 0 {
+			return false
+		}
+		return capacity == 0 || backlog/capacity > cfg.SLOWait.Seconds()
+	}
+	if capacity == 0 {
+		return demand > 0
+	}
+	return demand/capacity > cfg.SLOUtilization
+}
+
+func sign(x int32) int32 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return 0
+}
+
+// SortRuns orders runs by name; reports use the order the policies were given, this is for tests.
+func SortRuns(rs []Run) { sort.SliceStable(rs, func(i, j int) bool { return rs[i].Name < rs[j].Name }) }

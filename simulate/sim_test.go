@@ -1,0 +1,531 @@
+package simulate
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var base = time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+
+// recording builds a recording from rows of "seconds since base" and values.
+func recording(t testing.TB, header string, rows ...string) *metrics.Recording {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("timestamp," + header + "\n")
+	for _, r := range rows {
+		sec, rest, _ := strings.Cut(r, ",")
+		var s int64
+		fmt.Sscan(sec, &s)
+		fmt.Fprintf(&b, "%d,%s\n", base.Unix()+s, rest)
+	}
+	rec, err := metrics.ParseCSV("test.csv", strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func parse(t testing.TB, reg *policy.Registry, name, src string) Named {
+	t.Helper()
+	if reg == nil {
+		reg = policy.Builtin()
+	}
+	p, err := policy.Parse(name+".yaml", []byte(src), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Named{Name: name, Policy: p}
+}
+
+func TestPods(t *testing.T) {
+	p := pods{spec: 2, ready: 2}
+	p.set(5, base, 30*time.Second)
+	if p.spec != 5 || p.ready != 2 || len(p.starting) != 3 {
+		t.Fatalf("after scale-up: %+v", p)
+	}
+	p.advance(base.Add(29 * time.Second))
+	if p.ready != 2 {
+		t.Errorf("ready before start-up = %d; want 2", p.ready)
+	}
+	p.set(3, base.Add(29*time.Second), 30*time.Second) // the two newest starting pods go first
+	if p.spec != 3 || p.ready != 2 || len(p.starting) != 1 {
+		t.Errorf("after scale-down: %+v; want 2 ready and 1 starting", p)
+	}
+	p.set(1, base.Add(29*time.Second), 30*time.Second) // then the starting one, then a ready one
+	if p.spec != 1 || p.ready != 1 || len(p.starting) != 0 {
+		t.Errorf("after scale-down to 1: %+v", p)
+	}
+	p.set(2, base.Add(40*time.Second), 30*time.Second)
+	p.advance(base.Add(70 * time.Second))
+	if p.ready != 2 {
+		t.Errorf("ready after start-up = %d; want 2", p.ready)
+	}
+}
+
+// A demand step from 10 to 40 with capacity 10, computed by hand: the pipeline shows step 4's demand at step 5,
+// the policy asks for 4 replicas, they are ready 30 s later; three steps are overloaded by 30 each.
+func TestClosedLoopStep(t *testing.T) {
+	rec := recording(t, "value", "0,10", "60,40", "300,40")
+	pol := parse(t, nil, "tt", `
+target: {namespace: a, name: b}
+maxReplicas: 50
+metrics: [{kind: qps, perReplica: 10, window: 15s}]
+`)
+	res, err := Simulate(rec, []Named{pol}, Config{Model: Model{Capacity: 10}, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Runs[0]
+	var got []string
+	for _, s := range r.Steps[:10] {
+		got = append(got, fmt.Sprintf("t=%d demand=%g seen=%g cur=%d ready=%d desired=%d over=%t", int(s.Time.Sub(base).Seconds()), s.Demand, s.Metrics[0], s.Current, s.Ready, s.Desired, s.Overload))
+	}
+	want := []string{
+		"t=0 demand=10 seen=10 cur=1 ready=1 desired=1 over=false",
+		"t=15 demand=10 seen=10 cur=1 ready=1 desired=1 over=false",
+		"t=30 demand=10 seen=10 cur=1 ready=1 desired=1 over=false",
+		"t=45 demand=10 seen=10 cur=1 ready=1 desired=1 over=false",
+		"t=60 demand=40 seen=10 cur=1 ready=1 desired=1 over=true",
+		"t=75 demand=40 seen=40 cur=1 ready=1 desired=4 over=true",
+		"t=90 demand=40 seen=40 cur=4 ready=1 desired=4 over=true",
+		"t=105 demand=40 seen=40 cur=4 ready=4 desired=4 over=false",
+		"t=120 demand=40 seen=40 cur=4 ready=4 desired=4 over=false",
+		"t=135 demand=40 seen=40 cur=4 ready=4 desired=4 over=false",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	s := r.Summary
+	if s.OverloadSeconds != 45 || s.Unserved != 3*30*15 || s.ScaleEvents != 1 || s.Reversals != 0 {
+		t.Errorf("summary = %+v; want overload 45 s, unserved 1350, 1 event, 0 reversals", s)
+	}
+	// The bound follows demand at once: 1 replica for 60 s, then 4 until the end at 300 s.
+	if b := r.Bound; b.ReplicaSeconds != 4*15*1+17*15*4 || b.OverloadSeconds != 0 || b.ScaleEvents != 1 {
+		t.Errorf("bound = %+v; want %d replica-seconds, no overload, one event", b, 4*15+17*15*4)
+	}
+	if s.CostRatio != s.ReplicaSeconds/r.Bound.ReplicaSeconds {
+		t.Errorf("cost ratio %v", s.CostRatio)
+	}
+}
+
+// A queue workload: arrivals above the drain rate build a backlog, which the queue metric shows and which drains
+// once capacity is back; waiting above the SLO counts as violation.
+func TestClosedLoopQueue(t *testing.T) {
+	rec := recording(t, "value", "0,10", "60,100", "120,10", "900,10")
+	pol := parse(t, nil, "q", `
+target: {namespace: a, name: b}
+minReplicas: 1
+maxReplicas: 50
+metrics: [{kind: queue, queue: jobs, perReplica: 100}]
+`)
+	res, err := Simulate(rec, []Named{pol}, Config{Model: Model{Capacity: 10}, Steps: true, SLOWait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Runs[0]
+	peak, last := 0.0, r.Steps[len(r.Steps)-1]
+	for _, s := range r.Steps {
+		peak = math.Max(peak, s.Backlog)
+	}
+	if peak < 1000 || last.Backlog != 0 {
+		t.Errorf("backlog peaked at %g and ended at %g; want at least 1000 and 0", peak, last.Backlog)
+	}
+	if r.Summary.SLOSeconds == 0 || r.Summary.ScaleEvents == 0 {
+		t.Errorf("summary %+v: want SLO violations and scale events", r.Summary)
+	}
+}
+
+// spy is an algorithm that proposes the current count and records the latest time any reading encodes.
+type spy struct{ seen *[]string }
+
+func spyRegistry(seen *[]string) *policy.Registry {
+	type args struct{}
+	return policy.NewRegistry(policy.Define("spy", "test spy",
+		func() *args { return &args{} },
+		func(*args, *policy.Policy, *policy.Problems) {},
+		func(*args) policy.Behavior {
+			return policy.Behavior{Up: policy.Rules{Select: policy.SelectMax}, Down: policy.Rules{Select: policy.SelectMax}}
+		},
+		func(*args, *policy.Policy) policy.Algorithm { return spy{seen} }))
+}
+
+func (s spy) Propose(dst []policy.Proposal, c *policy.Context) []policy.Proposal {
+	now := float64(c.Input.Now.Unix())
+	for _, o := range c.Input.Metrics {
+		if o.Valid && o.Value > now {
+			*s.seen = append(*s.seen, fmt.Sprintf("at %v saw a reading from %v", now, o.Value))
+		}
+	}
+	return append(dst, policy.Proposal{Algorithm: c.Name, Replicas: c.Input.Current, Valid: true})
+}
+
+// The policy never sees a sample later than its own now: every value below is its own timestamp.
+func TestNoLookAhead(t *testing.T) {
+	var rows []string
+	for s := int64(0); s <= 3600; s += 7 { // a step that does not divide the interval
+		rows = append(rows, fmt.Sprintf("%d,%d,%d", s, base.Unix()+s, base.Unix()+s))
+	}
+	rec := recording(t, "value,qps", rows...)
+	var seen []string
+	reg := spyRegistry(&seen)
+	src := `
+target: {namespace: a, name: b}
+maxReplicas: 10
+algorithm: {name: spy}
+metrics: [{kind: qps, perReplica: 1, window: 15s}, {kind: promql, name: p, query: x, total: 1, window: 2m}]
+`
+	// Closed loop: demand (and so qps and promql) is the timestamp; the pipeline must lag.
+	if _, err := Simulate(rec, []Named{parse(t, reg, "spy", src)}, Config{Model: Model{Capacity: 1}, Registry: reg}); err != nil {
+		t.Fatal(err)
+	}
+	// Replay: the recorded qps series is the timestamp.
+	replay := strings.Replace(src, ", {kind: promql, name: p, query: x, total: 1, window: 2m}", "", 1)
+	if _, err := Simulate(rec, []Named{parse(t, reg, "spy", replay)}, Config{Mode: Replay, Registry: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) > 0 {
+		t.Errorf("the policy saw the future %d times, first: %s", len(seen), seen[0])
+	}
+	// The spy itself can fail: a reading from the future is caught.
+	spy{&seen}.Propose(nil, &policy.Context{Input: &policy.Input{Now: base, Metrics: []policy.Observation{{Value: float64(base.Unix() + 1), Valid: true}}}})
+	if len(seen) != 1 {
+		t.Errorf("spy missed a reading from the future")
+	}
+}
+
+// Replay feeds the recorded readings; a gap longer than maxAge makes them stale, and the policy holds.
+func TestReplay(t *testing.T) {
+	rec := recording(t, "qps,replicas", "0,20,2", "15,20,2", "30,80,2", "45,80,3", "300,10,3", "315,10,3")
+	pol := parse(t, nil, "hpa", `
+target: {namespace: a, name: b}
+maxReplicas: 10
+algorithm: {name: hpa}
+metrics: [{kind: qps, perReplica: 10}]
+behavior: {scaleDown: {stabilizationWindow: 0s}}
+`)
+	res, err := Simulate(rec, []Named{pol}, Config{Mode: Replay, Steps: true, Model: Model{Startup: 15 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Runs[0]
+	if r.Steps[0].Current != 2 {
+		t.Errorf("initial replicas = %d; want the recording's 2", r.Steps[0].Current)
+	}
+	byT := map[int]Step{}
+	for _, s := range r.Steps {
+		byT[int(s.Time.Sub(base).Seconds())] = s
+	}
+	if s := byT[30]; s.Desired != 6 || s.Reason != policy.ScaleUpLimit {
+		t.Errorf("t=30: desired %d (%s); want 6 (80 req/s wants 8; HPA adds at most 4 pods or 100 %% per 15 s)", s.Desired, s.Reason)
+	}
+	if s := byT[60]; s.Desired != 8 {
+		t.Errorf("t=60: desired %d; want 8 once the rate period has passed", s.Desired)
+	}
+	if s := byT[120]; s.Reason != policy.MetricUnavailable || s.Desired != 8 || !math.IsNaN(s.Metrics[0]) {
+		t.Errorf("t=120 (inside the gap, sample 75 s old): %+v; want a stale reading and a hold", s)
+	}
+	if s := byT[315]; s.Desired != 1 {
+		t.Errorf("t=315: desired %d; want 1 after the gap", s.Desired)
+	}
+	if len(res.Recording.Gaps) != 1 || !math.IsNaN(r.Summary.OverloadSeconds) || !math.IsNaN(r.Summary.CostRatio) {
+		t.Errorf("replay: gaps %v, overload %v, cost ratio %v; want 1 gap and unknown overload and cost ratio", res.Recording.Gaps, r.Summary.OverloadSeconds, r.Summary.CostRatio)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	tt := `target: {namespace: a, name: b}
+maxReplicas: 10
+metrics: [{kind: cpu, utilization: 50}]
+`
+	pol := parse(t, nil, "p", tt)
+	tests := []struct {
+		name string
+		rec  *metrics.Recording
+		cfg  Config
+		want string
+	}{
+		{"replay lacks a metric", recording(t, "qps", "0,1", "15,2"), Config{Mode: Replay},
+			`test.csv: no series "cpu", which policy p needs for metrics[0] (the recording has "qps")`},
+		{"no demand series", recording(t, "a,b", "0,1,2", "15,2,3"), Config{Model: Model{Capacity: 1}},
+			`test.csv: no demand series "value" (the recording has "a", "b"); name it with --demand`},
+		{"NaN demand", recording(t, "value", "0,1", "15,NaN"), Config{Model: Model{Capacity: 1}},
+			`demand: test.csv:3: value: want a number, got NaN (not allowed in this column)`},
+		{"negative demand", recording(t, "value", "0,1", "15,-3"), Config{Model: Model{Capacity: 1}},
+			`demand: test.csv:3: value: must not be negative, got -3`},
+		{"NaN replicas", recording(t, "cpu,replicas", "0,1,2", "15,2,"), Config{Mode: Replay},
+			`test.csv:3: replicas: want a number, got NaN (not allowed in this column)`},
+		{"no capacity", recording(t, "value", "0,1"), Config{}, "closed-loop mode needs --capacity: the demand one replica serves at 100 % CPU"},
+		{"bad mode", recording(t, "value", "0,1"), Config{Mode: "live"}, `mode "live": want replay or closed-loop`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Simulate(tc.rec, []Named{pol}, tc.cfg)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Simulate = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func traceFiles(t testing.TB) []string {
+	files, _ := filepath.Glob("../testdata/traces/*.csv")
+	if len(files) != 4 {
+		t.Fatalf("found %d traces in ../testdata/traces; want 4", len(files))
+	}
+	return files
+}
+
+// traceCapacity picks a capacity per replica so that the trace's peak needs about 40 replicas.
+func traceCapacity(rec *metrics.Recording) float64 {
+	peak := 0.0
+	for _, v := range rec.Series[0].Values {
+		peak = math.Max(peak, v)
+	}
+	return peak / 40
+}
+
+func runTrace(t testing.TB, file string, steps bool) (*Result, []Source) {
+	rec, err := metrics.ReadFile(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := Sources([]string{"hpa", "target-tracking"}, BaseSpec{Min: 1, Max: 100, Utilization: 70})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := Parse(srcs, policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Simulate(rec, named, Config{Model: Model{Capacity: traceCapacity(rec)}, Steps: steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, srcs
+}
+
+// Every real trace runs through both built-ins, with scores that hold together.
+func TestTraces(t *testing.T) {
+	for _, f := range traceFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			res, _ := runTrace(t, f, false)
+			for _, r := range res.Runs {
+				s, b := r.Summary, r.Bound
+				if !(s.CostRatio > 1) || b.OverloadSeconds != 0 || s.ScaleEvents == 0 || s.PeakReplicas > 100 {
+					t.Errorf("%s: %+v (bound %+v): want cost above the bound's, a bound never overloaded, and some scaling", r.Name, s, b)
+				}
+				if s.OverloadSeconds > float64(s.Steps)*r.Interval.Seconds() || s.Reversals >= s.ScaleEvents {
+					t.Errorf("%s: inconsistent summary %+v", r.Name, s)
+				}
+			}
+		})
+	}
+}
+
+// Output is byte-identical across runs, for every format, and sweeps do not depend on scheduling.
+func TestDeterministic(t *testing.T) {
+	file := "../testdata/traces/azure_functions_slopower_60s.csv"
+	render := func() string {
+		res, srcs := runTrace(t, file, true)
+		files := map[string]string{}
+		for _, s := range srcs {
+			files[s.Name] = s.File
+		}
+		var b bytes.Buffer
+		WriteTable(&b, res)
+		WriteJSON(&b, res, files)
+		WriteStepsCSV(&b, res)
+		rec, _ := metrics.ReadFile(file, "")
+		sr, err := RunSweep(rec, srcs, Sweep{Field: "metrics[0].utilization", Values: []string{"50", "60", "70", "80"}}, res.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		WriteSweep(&b, sr)
+		return b.String()
+	}
+	a, b := render(), render()
+	if a != b {
+		t.Fatalf("two runs differ")
+	}
+	if len(a) < 100000 {
+		t.Errorf("output is only %d bytes", len(a))
+	}
+}
+
+func TestGoldenTable(t *testing.T) {
+	res, _ := runTrace(t, "../testdata/traces/azure_functions_slopower_60s.csv", false)
+	var b bytes.Buffer
+	if err := WriteTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/azure.table.golden"
+	if *update {
+		os.WriteFile(golden, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("table (-want +got):\n%s\n(run go test ./simulate -run TestGoldenTable -update to accept)", diff)
+	}
+}
+
+func TestSetField(t *testing.T) {
+	src := []byte("target: {namespace: a, name: b}\nmaxReplicas: 10\nmetrics: [{kind: cpu, utilization: 50}]\n")
+	tests := []struct {
+		path, value string
+		check       func(p *policy.Policy) bool
+		err         string
+	}{
+		{"metrics[0].utilization", "65", func(p *policy.Policy) bool { return p.Metrics[0].Utilization == 65 }, ""},
+		{"behavior.scaleDown.cooldown", "90s", func(p *policy.Policy) bool { return p.Behavior.Down.Cooldown == 90*time.Second }, ""},
+		{"algorithm.args.headroom", "0.2", func(p *policy.Policy) bool { return p.Algorithms[0].Name == "target-tracking" }, ""},
+		{"metrics[3].utilization", "1", nil, "sweep metrics[3].utilization: the policy has no item 3 there"},
+		{"metrics", "1", nil, "sweep metrics: not a single value"},
+		{"a..b", "1", nil, `sweep: bad field path "a..b" at ""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			out, err := SetField(src, tt.path, tt.value)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("SetField = %v; want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := policy.Parse("swept.yaml", out, policy.Builtin())
+			if err != nil {
+				t.Fatalf("swept policy does not parse: %v\n%s", err, out)
+			}
+			if !tt.check(p) {
+				t.Errorf("field not set:\n%s", out)
+			}
+		})
+	}
+	// A swept value that breaks validation names the field and the value.
+	rec := recording(t, "value", "0,1", "15,2")
+	_, err := RunSweep(rec, []Source{{Name: "p", File: "p.yaml", Data: src}}, Sweep{Field: "metrics[0].utilization", Values: []string{"50", "0"}}, Config{Model: Model{Capacity: 1}})
+	if err == nil || !strings.Contains(err.Error(), "p.yaml with metrics[0].utilization=0:3:") || !strings.Contains(err.Error(), "must be greater than 0") {
+		t.Errorf("RunSweep with a bad value = %v", err)
+	}
+}
+
+func TestFrontier(t *testing.T) {
+	pt := func(v string, cost, over float64) Point {
+		return Point{Value: v, Summary: Summary{CostRatio: cost, OverloadSeconds: over}}
+	}
+	ps := []Point{pt("a", 1.2, 100), pt("b", 1.5, 50), pt("c", 1.6, 80), pt("d", 2.0, 0), pt("e", 1.2, 120)}
+	markFrontier(ps)
+	var got []string
+	for _, p := range Frontier(ps) {
+		got = append(got, p.Value)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "d"}, got); diff != "" {
+		t.Errorf("frontier (-want +got):\n%s", diff)
+	}
+	if p, ok := AtCost(ps, 1.55); !ok || p.Value != "b" {
+		t.Errorf("AtCost(1.55) = %v, %v; want b", p.Value, ok)
+	}
+	if _, ok := AtCost(ps, 1.0); ok {
+		t.Errorf("AtCost(1.0) found a point cheaper than any")
+	}
+}
+
+func TestPlot(t *testing.T) {
+	res, _ := runTrace(t, "../testdata/traces/azure_functions_slopower_60s.csv", true)
+	dir := t.TempDir()
+	for _, name := range []string{"p.png", "p.svg"} {
+		var b bytes.Buffer
+		if err := Plot(&b, filepath.Join(dir, name), res); err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(name) {
+		case ".png":
+			img, err := png.Decode(bytes.NewReader(b.Bytes()))
+			if err != nil {
+				t.Fatalf("PNG does not decode: %v", err)
+			}
+			if img.Bounds().Dx() < 800 || img.Bounds().Dy() < 600 || b.Len() < 50000 {
+				t.Errorf("PNG is %v and %d bytes: too small for two panels of a day", img.Bounds(), b.Len())
+			}
+		case ".svg":
+			s := b.String()
+			if !strings.HasPrefix(s, "<?xml") || strings.Count(s, "<path") < 20 || !strings.Contains(s, "target-tracking: cost") {
+				t.Errorf("SVG lacks the panels: %d bytes, %d paths", len(s), strings.Count(s, "<path"))
+			}
+		}
+	}
+	if err := Plot(&bytes.Buffer{}, "p.pdf", res); err == nil {
+		t.Errorf("Plot(.pdf) succeeded")
+	}
+}
+
+// thirtyDays tiles the Google cluster trace (28 days at 5 min) to 30 days.
+func thirtyDays(b *testing.B) *metrics.Recording {
+	rec, err := metrics.ReadFile("../testdata/traces/google2019_cluster_cpu_300s.csv", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := &metrics.Recording{File: rec.File + " (tiled to 30 days)", Series: []metrics.Series{{Name: "value"}}}
+	for i := 0; i <= 30*24*12; i++ {
+		out.Times = append(out.Times, rec.Times[0].Add(time.Duration(i)*5*time.Minute))
+		out.Lines = append(out.Lines, 0)
+		out.Series[0].Values = append(out.Series[0].Values, rec.Series[0].Values[i%len(rec.Times)])
+	}
+	return out
+}
+
+// BenchmarkSimulate30Days: 30 days at 15 s steps (172,800 steps) for one policy.
+func BenchmarkSimulate30Days(b *testing.B) {
+	rec := thirtyDays(b)
+	srcs, _ := Sources([]string{"target-tracking"}, BaseSpec{Min: 1, Max: 100, Utilization: 70})
+	named, _ := Parse(srcs, policy.Builtin())
+	cfg := Config{Model: Model{Capacity: traceCapacity(rec)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := Simulate(rec, named, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Runs[0].Summary.Steps != 172801 {
+			b.Fatalf("steps = %d", res.Runs[0].Summary.Steps)
+		}
+	}
+	b.ReportMetric(172801*float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+}
+
+// BenchmarkSweep20: a 20-point sweep over the same 30 days.
+func BenchmarkSweep20(b *testing.B) {
+	rec := thirtyDays(b)
+	srcs, _ := Sources([]string{"target-tracking"}, BaseSpec{Min: 1, Max: 100, Utilization: 70})
+	var vals []string
+	for u := 40; u < 100; u += 3 {
+		vals = append(vals, fmt.Sprint(u))
+	}
+	cfg := Config{Model: Model{Capacity: traceCapacity(rec)}, Registry: policy.Builtin()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := RunSweep(rec, srcs, Sweep{Field: "metrics[0].utilization", Values: vals}, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

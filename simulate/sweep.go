@@ -1,0 +1,138 @@
+package simulate
+
+import (
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Point is one value of a sweep for one policy.
+type Point struct {
+	Value    string
+	Summary  Summary
+	Frontier bool // no other value of this policy is both cheaper (or as cheap) and less overloaded (or as little)
+}
+
+// SweepRun is one policy's sweep.
+type SweepRun struct {
+	Name   string
+	Points []Point
+}
+
+// SweepResult is a whole sweep.
+type SweepResult struct {
+	Field string
+	Runs  []SweepRun
+}
+
+// RunSweep simulates every source at every value of the sweep. Points run in parallel; the result does not
+// depend on the order they finish in.
+func RunSweep(rec *metrics.Recording, srcs []Source, sw Sweep, cfg Config) (*SweepResult, error) {
+	cfg.Steps = false
+	if cfg.Registry == nil {
+		cfg.Registry = policy.Builtin()
+	}
+	type job struct{ src, val int }
+	res := &SweepResult{Field: sw.Field, Runs: make([]SweepRun, len(srcs))}
+	jobs := make([]job, 0, len(srcs)*len(sw.Values))
+	for i, s := range srcs {
+		res.Runs[i] = SweepRun{Name: s.Name, Points: make([]Point, len(sw.Values))}
+		for j := range sw.Values {
+			jobs = append(jobs, job{i, j})
+		}
+	}
+	// Parse every point first, so that a bad value is reported before any work and in a stable order.
+	parsed := make([][]Named, len(srcs))
+	for i, s := range srcs {
+		parsed[i] = make([]Named, len(sw.Values))
+		for j, v := range sw.Values {
+			data, err := SetField(s.Data, sw.Field, v)
+			if err != nil {
+				return nil, err
+			}
+			ps, err := Parse([]Source{{Name: s.Name, File: s.File + " with " + sw.Field + "=" + v, Data: data}}, cfg.Registry)
+			if err != nil {
+				return nil, err
+			}
+			parsed[i][j] = ps[0]
+		}
+	}
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for k := range next {
+				jb := jobs[k]
+				r, err := Simulate(rec, []Named{parsed[jb.src][jb.val]}, cfg)
+				if err != nil {
+					errs[k] = err
+					continue
+				}
+				res.Runs[jb.src].Points[jb.val] = Point{Value: sw.Values[jb.val], Summary: r.Runs[0].Summary}
+			}
+		})
+	}
+	for k := range jobs {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i := range res.Runs {
+		markFrontier(res.Runs[i].Points)
+	}
+	return res, nil
+}
+
+func markFrontier(ps []Point) {
+	for i := range ps {
+		a := ps[i].Summary
+		ps[i].Frontier = true
+		for j := range ps {
+			b := ps[j].Summary
+			if i != j && b.CostRatio <= a.CostRatio && b.OverloadSeconds <= a.OverloadSeconds &&
+				(b.CostRatio < a.CostRatio || b.OverloadSeconds < a.OverloadSeconds) {
+				ps[i].Frontier = false
+				break
+			}
+		}
+	}
+}
+
+// AtCost returns the point of ps with the least overload among those costing at most cost (and, among equals,
+// the cheapest): what a policy achieves for a given budget, read off its sweep.
+func AtCost(ps []Point, cost float64) (Point, bool) {
+	var best Point
+	found := false
+	for _, p := range ps {
+		s := p.Summary
+		if s.CostRatio > cost+1e-9 {
+			continue
+		}
+		if !found || s.OverloadSeconds < best.Summary.OverloadSeconds ||
+			(s.OverloadSeconds == best.Summary.OverloadSeconds && s.CostRatio < best.Summary.CostRatio) {
+			best, found = p, true
+		}
+	}
+	return best, found
+}
+
+// Frontier returns the frontier points of ps ordered by cost.
+func Frontier(ps []Point) []Point {
+	var out []Point
+	for _, p := range ps {
+		if p.Frontier {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Summary.CostRatio < out[j].Summary.CostRatio })
+	return out
+}
