@@ -126,6 +126,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if isNull(n) {
+			return // an empty block keeps what v holds
+		}
 		d.mapping(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {

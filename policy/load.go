@@ -91,12 +91,42 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // Parse reads one policy file's contents strictly. The error, when not nil, is an Errors listing every problem.
 func Parse(file string, data []byte, reg *Registry) (*Policy, error) {
+	n, errs := document(file, data)
+	if errs != nil {
+		return nil, errs
+	}
+	var raw doc
 	d := newDecoder(file)
+	d.pos[""] = mark{n.Line, n.Column}
+	d.decode(n, reflect.ValueOf(&raw).Elem(), "")
+	p := d.resolve(&raw, reg)
+	if err := d.errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DecodeYAML decodes one YAML document into v as strictly as policy files are read: an unknown field at any
+// depth, a wrong type, a bad duration or a second document is an error with its position, and every error is
+// reported at once (as Errors). Fields v already holds are defaults: what the document leaves out keeps them,
+// and an empty block keeps them too. v must point to a struct of the kinds policy files use.
+func DecodeYAML(file string, data []byte, v any) error {
+	n, errs := document(file, data)
+	if errs != nil {
+		return errs
+	}
+	d := newDecoder(file)
+	d.decode(n, reflect.ValueOf(v).Elem(), "")
+	return d.errs.Err()
+}
+
+// document parses the single YAML document of a file.
+func document(file string, data []byte) (*yaml.Node, Errors) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: file, Msg: "empty file: want one policy document"}}
+			return nil, Errors{{File: file, Msg: "empty file: want one YAML document"}}
 		}
 		return nil, Errors{syntaxError(file, err)}
 	}
@@ -112,16 +142,9 @@ func Parse(file string, data []byte, reg *Registry) (*Policy, error) {
 		n = n.Content[0]
 	}
 	if isNull(n) {
-		return nil, Errors{{File: file, Line: n.Line, Col: n.Column, Msg: "empty file: want one policy document"}}
+		return nil, Errors{{File: file, Line: n.Line, Col: n.Column, Msg: "empty file: want one YAML document"}}
 	}
-	var raw doc
-	d.pos[""] = mark{n.Line, n.Column}
-	d.decode(n, reflect.ValueOf(&raw).Elem(), "")
-	p := d.resolve(&raw, reg)
-	if err := d.errs.Err(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return n, nil
 }
 
 func syntaxError(file string, err error) *Error {
@@ -492,6 +515,13 @@ func LoadFile(path string, reg *Registry) (*Policy, error) {
 		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
 	return Parse(path, data, reg)
+}
+
+// Files lists the policy files named by paths: files as given, and the *.yaml and *.yml files of directories
+// (not recursively, hidden names skipped), in a stable order.
+func Files(paths []string) ([]string, error) {
+	files, errs := expand(paths)
+	return files, errs.Err()
 }
 
 // Load reads policy files and directories (their *.yaml and *.yml files, not recursively). It returns the valid

@@ -65,7 +65,7 @@ func TestLoadBad(t *testing.T) {
 			`testdata/two-documents.bad.yaml:5:1: a second YAML document: put one policy in each file`,
 		}},
 		{"empty.bad.yaml", []string{
-			`testdata/empty.bad.yaml: empty file: want one policy document`,
+			`testdata/empty.bad.yaml: empty file: want one YAML document`,
 		}},
 		{"bad-behavior.bad.yaml", []string{
 			`testdata/bad-behavior.bad.yaml:3:3: target.name: "Web_1" is not a valid Deployment name (a DNS-1123 subdomain)`,

@@ -36,10 +36,12 @@ func DefaultQuery(k MetricKind) string { return defaultQueries[k] }
 // podSuffix matches what a Deployment adds to its name to name a pod: the ReplicaSet hash and the pod's own.
 const podSuffix = `-[a-z0-9]+-[a-z0-9]+`
 
+// quoter escapes for a PromQL double-quoted string. It is never changed after creation.
+var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // escape makes s a literal inside a PromQL double-quoted regex matcher.
 func escape(s string) string {
-	s = regexp.QuoteMeta(s)
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+	return quoter.Replace(regexp.QuoteMeta(s))
 }
 
 // alternation escapes each value and joins them so that the regex matches any of them.

@@ -62,6 +62,7 @@ type Step struct {
 	Demand   float64 // NaN in replay
 	Bound    int32   // the lower bound at this step (0 in replay)
 	Current  int32   // spec replicas before the decision
+	Seen     int32   // ready replicas the policy saw
 	Ready    int32   // ready replicas during the step, after the decision
 	Desired  int32
 	Metrics  []float64 // what the policy saw, in policy order; NaN when invalid
@@ -278,7 +279,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			}
 			lastDir = dir
 		}
-		step := Step{Time: t, Demand: dem, Current: cur, Ready: pd.ready, Desired: d.Desired, Stage: d.Stage, Reason: d.Reason, Winner: d.Winner}
+		step := Step{Time: t, Demand: dem, Current: cur, Seen: in.Ready, Ready: pd.ready, Desired: d.Desired, Stage: d.Stage, Reason: d.Reason, Winner: d.Winner}
 		if closed {
 			capacity := float64(pd.ready) * model.Capacity
 			if over(dem, capacity) {

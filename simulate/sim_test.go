@@ -529,3 +529,10 @@ func BenchmarkSweep20(b *testing.B) {
 		}
 	}
 }
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -19,10 +19,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":      {"run the autoscaler in a cluster", notBuilt("run")},
+		"run":      {"run the autoscaler in a cluster", runCmd},
 		"simulate": {"replay recorded metrics through policies and score them", simulateCmd},
 		"validate": {"check policy files strictly and print every error", validate},
-		"record":   {"pull the series a policy uses from Prometheus into a recording", notBuilt("record")},
+		"record":   {"pull the series a policy uses from Prometheus into a recording", recordCmd},
 		"version":  {"print the version", func(_ []string, out, _ io.Writer) int { fmt.Fprintln(out, "podpilot", version); return 0 }},
 	}
 }
@@ -61,11 +61,4 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'podpilot <command> -h' for a command's flags.")
-}
-
-func notBuilt(name string) func([]string, io.Writer, io.Writer) int {
-	return func(_ []string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "podpilot %s: not built yet\n", name)
-		return 2
-	}
 }

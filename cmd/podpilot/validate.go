@@ -5,9 +5,46 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/podpilot/podpilot/controller"
 	"github.com/podpilot/podpilot/policy"
 )
+
+// expandConfigs replaces each daemon configuration file among paths (a file with a top-level prometheus or
+// policies field) by the policy paths it names, after checking the configuration itself.
+func expandConfigs(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		if !isDaemonConfig(p) {
+			out = append(out, p)
+			continue
+		}
+		cfg, err := controller.LoadConfig(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cfg.Policies...)
+	}
+	return out, nil
+}
+
+func isDaemonConfig(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var top map[string]yaml.Node
+	if yaml.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, prom := top["prometheus"]
+	_, pols := top["policies"]
+	_, target := top["target"]
+	return (prom || pols) && !target
+}
 
 func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
@@ -24,7 +61,12 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	ps, err := policy.Load(fs.Args(), policy.Builtin())
+	paths, err := expandConfigs(fs.Args())
+	if err != nil {
+		printErr(stderr, "podpilot validate", err)
+		return 1
+	}
+	ps, err := policy.Load(paths, policy.Builtin())
 	if err != nil {
 		var es policy.Errors
 		if errors.As(err, &es) {

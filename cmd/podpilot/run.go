@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	promconfig "github.com/prometheus/common/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/utils/clock"
+
+	"github.com/podpilot/podpilot/controller"
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// daemonFlags are the usual overrides of the configuration file.
+type daemonFlags struct {
+	config, prometheus, bearerFile, basicUser, basicPassFile, caFile string
+	interval                                                         time.Duration
+	policies                                                         list
+	leaderElect                                                      string
+	leNamespace, leName, listen, logLevel, kubeconfig                string
+	dryRun                                                           bool
+}
+
+func (f *daemonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "configuration file (see config.example.yaml); flags override it")
+	fs.StringVar(&f.prometheus, "prometheus-url", "", "Prometheus address")
+	fs.StringVar(&f.bearerFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus")
+	fs.StringVar(&f.basicUser, "prometheus-basic-auth-user", "", "basic auth user for Prometheus")
+	fs.StringVar(&f.basicPassFile, "prometheus-basic-auth-password-file", "", "file holding the basic auth password")
+	fs.StringVar(&f.caFile, "prometheus-ca-file", "", "CA certificate to verify Prometheus's TLS certificate")
+	fs.DurationVar(&f.interval, "interval", 0, "pass interval (default 15s)")
+	fs.Var(&f.policies, "policies", "policy file or directory (repeatable)")
+	fs.StringVar(&f.leaderElect, "leader-elect", "", "true or false: use a Lease so that one replica acts (default true)")
+	fs.StringVar(&f.leNamespace, "leader-election-namespace", "", "the Lease's namespace")
+	fs.StringVar(&f.leName, "leader-election-name", "", "the Lease's name")
+	fs.StringVar(&f.listen, "listen", "", "address for /healthz, /readyz and /metrics (default :8080)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, or $KUBECONFIG)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "decide, log and emit metrics, but never write")
+}
+
+// load reads the configuration file (if any) and applies the flags over it.
+func (f *daemonFlags) load() (controller.Config, error) {
+	cfg := controller.DefaultConfig()
+	if f.config != "" {
+		var err error
+		if cfg, err = controller.LoadConfig(f.config); err != nil {
+			return cfg, err
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Prometheus.Address, f.prometheus)
+	if f.bearerFile != "" {
+		cfg.HTTP.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: f.bearerFile}
+	}
+	if f.basicUser != "" {
+		cfg.HTTP.BasicAuth = &promconfig.BasicAuth{Username: f.basicUser, PasswordFile: f.basicPassFile}
+	}
+	set(&cfg.HTTP.TLSConfig.CAFile, f.caFile)
+	if f.interval != 0 {
+		cfg.Interval = f.interval
+	}
+	if len(f.policies) > 0 {
+		cfg.Policies = f.policies
+	}
+	switch f.leaderElect {
+	case "":
+	case "true", "false":
+		cfg.LeaderElection.Enabled = f.leaderElect == "true"
+	default:
+		return cfg, fmt.Errorf("--leader-elect %q: want true or false", f.leaderElect)
+	}
+	set(&cfg.LeaderElection.Namespace, f.leNamespace)
+	set(&cfg.LeaderElection.Name, f.leName)
+	set(&cfg.Listen, f.listen)
+	set(&cfg.Log.Level, f.logLevel)
+	set(&cfg.Kube.Kubeconfig, f.kubeconfig)
+	cfg.DryRun = cfg.DryRun || f.dryRun
+	return cfg, cfg.Validate("flags")
+}
+
+func newLogger(c controller.LogConfig, stderr io.Writer) (*zap.Logger, error) {
+	var level zapcore.Level
+	if err := level.Set(c.Level); err != nil {
+		return nil, err
+	}
+	format := c.Format
+	if format == "auto" {
+		format = "console"
+		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			format = "json"
+		}
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(encCfg)
+	if format == "console" {
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(os.Stdout), level)), nil
+}
+
+func kubeClient(c controller.KubeConfig) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	switch {
+	case c.Kubeconfig != "":
+		cfg, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	case os.Getenv("KUBECONFIG") != "":
+		cfg, err = clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	default:
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	cfg.QPS, cfg.Burst, cfg.UserAgent = float32(c.QPS), c.Burst, "podpilot/"+version
+	return cfg, nil
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f daemonFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: podpilot run [--config FILE] [flags]\n\nRuns the autoscaler: every interval, one pass over every policy's target. Flags override the file.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := f.load()
+	if err != nil {
+		printErr(stderr, "podpilot run", err)
+		return 2
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		printErr(stderr, "podpilot run", err)
+		return 2
+	}
+	defer log.Sync()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("podpilot stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func printErr(w io.Writer, prefix string, err error) {
+	var es policy.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintln(w, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: %v\n", prefix, err)
+}
+
+// run wires the daemon together and runs it until ctx ends.
+func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
+	restCfg, err := kubeClient(cfg.Kube)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	scales, err := controller.NewScales(restCfg, client)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := controller.NewMetrics(reg)
+	source, err := metrics.New(metrics.Config{Address: cfg.Prometheus.Address, HTTP: cfg.HTTP, Timeout: cfg.Prometheus.Timeout,
+		MaxAge: cfg.Prometheus.MaxAge, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	store := controller.NewStore(cfg.Policies, policy.Builtin(), log, m)
+	if err := store.Reload(); err != nil {
+		log.Error("some policy files were rejected", zap.Error(err))
+	}
+	kube := controller.NewKube(client, scales, 10*time.Minute, log)
+	defer kube.Shutdown()
+
+	watchdog := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+	h := controller.Handler(reg, func() error { return watchdog.Check(nil) }, controller.Ready(store, kube.Synced))
+	addr, served, err := controller.Serve(ctx, cfg.Listen, h)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	log.Info("podpilot started", zap.String("version", version), zap.String("listen", addr.String()), zap.Strings("policies", cfg.Policies),
+		zap.Int("targets", len(store.Policies())), zap.Duration("interval", cfg.Interval), zap.Bool("dryRun", cfg.DryRun),
+		zap.Bool("leaderElection", cfg.LeaderElection.Enabled), zap.String("prometheus", cfg.Prometheus.Address))
+	if err := kube.Start(ctx); err != nil {
+		return err
+	}
+	clk := clock.RealClock{}
+	go store.Watch(ctx, clk, cfg.Reload)
+	ctl := controller.New(controller.Options{Interval: cfg.Interval, DryRun: cfg.DryRun}, log, clk, source, kube, store, m)
+	work := func(wctx context.Context, lead func() bool) {
+		ctl.Reset() // a new leader starts fresh histories: no scale-down before a full window
+		ctl.Run(wctx, lead)
+	}
+	if cfg.LeaderElection.Enabled {
+		if err := controller.Elect(ctx, cfg.LeaderElection, client, controller.Identity(), watchdog, log, m, work); err != nil {
+			return err
+		}
+	} else {
+		m.Leading(true)
+		work(ctx, func() bool { return ctx.Err() == nil })
+	}
+	log.Info("podpilot stopping")
+	return <-served
+}

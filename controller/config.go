@@ -1,0 +1,168 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	promconfig "github.com/prometheus/common/config"
+	"gopkg.in/yaml.v3"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Config is the daemon's configuration file. config.example.yaml documents every field with its default.
+type Config struct {
+	Prometheus     PrometheusConfig `yaml:"prometheus"`
+	Policies       []string         `yaml:"policies"` // policy files and directories
+	Interval       time.Duration    `yaml:"interval"`
+	Reload         time.Duration    `yaml:"reload"`
+	Listen         string           `yaml:"listen"`
+	DryRun         bool             `yaml:"dryRun"`
+	Log            LogConfig        `yaml:"log"`
+	LeaderElection LeaderConfig     `yaml:"leaderElection"`
+	Kube           KubeConfig       `yaml:"kube"`
+
+	// HTTP is prometheus.http decoded: Prometheus's own HTTP client settings (auth, TLS, headers).
+	HTTP promconfig.HTTPClientConfig `yaml:"-"`
+}
+
+// PrometheusConfig says where and how to query Prometheus.
+type PrometheusConfig struct {
+	Address string        `yaml:"address"`
+	Timeout time.Duration `yaml:"timeout"`
+	MaxAge  time.Duration `yaml:"maxAge"`
+	// HTTP is in the format of Prometheus's own configuration (basic_auth, authorization, tls_config,
+	// http_headers, proxy_url, ...), so that a block can be copied from a scrape config.
+	HTTP yaml.Node `yaml:"http"`
+}
+
+// LogConfig sets the logger.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json, console, or auto: json in a cluster, console elsewhere
+}
+
+// LeaderConfig configures leader election through a coordination.k8s.io Lease.
+type LeaderConfig struct {
+	Enabled       bool          `yaml:"enabled"`
+	Namespace     string        `yaml:"namespace"`
+	Name          string        `yaml:"name"`
+	LeaseDuration time.Duration `yaml:"leaseDuration"`
+	RenewDeadline time.Duration `yaml:"renewDeadline"`
+	RetryPeriod   time.Duration `yaml:"retryPeriod"`
+}
+
+// KubeConfig says how to reach the API server.
+type KubeConfig struct {
+	Kubeconfig string  `yaml:"kubeconfig"` // empty: in-cluster, or $KUBECONFIG
+	QPS        float64 `yaml:"qps"`
+	Burst      int     `yaml:"burst"`
+}
+
+// DefaultConfig is the configuration with every default.
+func DefaultConfig() Config {
+	return Config{
+		Prometheus: PrometheusConfig{Address: "http://prometheus-operated.monitoring.svc:9090", Timeout: metrics.DefaultTimeout, MaxAge: metrics.DefaultMaxAge},
+		Policies:   []string{"/etc/podpilot/policies"},
+		Interval:   15 * time.Second,
+		Reload:     10 * time.Second,
+		Listen:     ":8080",
+		Log:        LogConfig{Level: "info", Format: "auto"},
+		LeaderElection: LeaderConfig{Enabled: true, Namespace: "podpilot", Name: "podpilot",
+			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second},
+		Kube: KubeConfig{QPS: 50, Burst: 100},
+		HTTP: promconfig.DefaultHTTPClientConfig,
+	}
+}
+
+// LoadConfig reads a configuration file over the defaults, strictly, reporting every problem with its position.
+// Relative paths (policies, and files in prometheus.http) are relative to the file's directory.
+func LoadConfig(file string) (Config, error) {
+	c := DefaultConfig()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return c, err
+	}
+	if err := policy.DecodeYAML(file, data, &c); err != nil {
+		return c, err
+	}
+	dir := filepath.Dir(file)
+	for i, p := range c.Policies {
+		if !filepath.IsAbs(p) {
+			c.Policies[i] = filepath.Join(dir, p)
+		}
+	}
+	if n := &c.Prometheus.HTTP; n.Kind != 0 {
+		text, err := yaml.Marshal(n)
+		if err != nil {
+			return c, err
+		}
+		hc, err := promconfig.LoadHTTPConfig(string(text))
+		if err != nil {
+			return c, &policy.Error{File: file, Line: n.Line, Col: n.Column, Path: "prometheus.http", Msg: err.Error()}
+		}
+		hc.SetDirectory(dir)
+		c.HTTP = *hc
+	}
+	return c, c.Validate(file)
+}
+
+// Validate checks the values, naming file in its errors.
+func (c *Config) Validate(file string) error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &policy.Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Prometheus.Address == "" {
+		bad("prometheus.address", "required")
+	}
+	if c.Prometheus.Timeout <= 0 || c.Prometheus.MaxAge <= 0 {
+		bad("prometheus", "timeout and maxAge must be more than 0s")
+	}
+	if len(c.Policies) == 0 {
+		bad("policies", "name at least one policy file or directory")
+	}
+	if c.Interval < time.Second {
+		bad("interval", "must be at least 1s, got %s", c.Interval)
+	}
+	if c.Reload < 100*time.Millisecond {
+		bad("reload", "must be at least 100ms, got %s", c.Reload)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console", "auto":
+	default:
+		bad("log.format", "want json, console or auto, got %q", c.Log.Format)
+	}
+	if le := c.LeaderElection; le.Enabled {
+		if le.Namespace == "" || le.Name == "" {
+			bad("leaderElection", "namespace and name are required when enabled")
+		}
+		if le.LeaseDuration < time.Second || le.LeaseDuration%time.Second != 0 {
+			bad("leaderElection.leaseDuration", "must be a whole number of seconds (a Lease stores seconds), got %s", le.LeaseDuration)
+		}
+		// client-go's rules: leaseDuration > renewDeadline > retryPeriod × 1.2.
+		if !(le.LeaseDuration > le.RenewDeadline && float64(le.RenewDeadline) > 1.2*float64(le.RetryPeriod) && le.RetryPeriod > 0) {
+			bad("leaderElection", "want leaseDuration > renewDeadline > 1.2 × retryPeriod > 0, got %s, %s, %s", le.LeaseDuration, le.RenewDeadline, le.RetryPeriod)
+		}
+	}
+	if c.Kube.QPS <= 0 || c.Kube.Burst <= 0 {
+		bad("kube", "qps and burst must be positive")
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		bad("prometheus.http", "%v", err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,78 @@
+package controller
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	promconfig "github.com/prometheus/common/config"
+	"gopkg.in/yaml.v3"
+)
+
+// config.example.yaml documents every field with its default: loading it gives the defaults, apart from the
+// policy path it points at the examples with.
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	c, err := LoadConfig("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := filepath.Abs("../examples/policies"); len(c.Policies) != 1 || mustAbs(c.Policies[0]) != want {
+		t.Errorf("policies = %v; want the examples directory", c.Policies)
+	}
+	c.Policies = DefaultConfig().Policies
+	if diff := cmp.Diff(DefaultConfig(), c, cmpopts.IgnoreUnexported(promconfig.HTTPClientConfig{}, promconfig.ProxyConfig{}), cmpopts.IgnoreTypes(yaml.Node{})); diff != "" {
+		t.Errorf("config.example.yaml differs from the defaults (-default +file):\n%s", diff)
+	}
+	// Every field of Config appears in the example.
+	data, _ := os.ReadFile("../config.example.yaml")
+	for _, f := range []string{"address:", "timeout:", "maxAge:", "http:", "policies:", "interval:", "reload:", "listen:", "dryRun:",
+		"level:", "format:", "enabled:", "namespace:", "name:", "leaseDuration:", "renewDeadline:", "retryPeriod:", "kubeconfig:", "qps:", "burst:"} {
+		if !strings.Contains(string(data), f) {
+			t.Errorf("config.example.yaml does not document %s", f)
+		}
+	}
+}
+
+func mustAbs(p string) string {
+	a, _ := filepath.Abs(p)
+	return a
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown field", "prometheus: {adress: x}\n", []string{`c.yaml:1:14: prometheus.adress: unknown field "adress"`}},
+		{"bad duration", "interval: soon\n", []string{`c.yaml:1:11: interval: bad duration "soon"`}},
+		{"bad http block", "prometheus:\n  http:\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"c.yaml:3:5: prometheus.http:", "at most one of basic_auth password"}},
+		{"bad values", "interval: 0s\nlisten: nowhere\nlog: {level: loud}\nleaderElection: {leaseDuration: 5s, renewDeadline: 10s}\n",
+			[]string{"interval: must be at least 1s", `listen: want host:port, got "nowhere"`, `log.level: want debug, info, warn or error, got "loud"`, "leaderElection: want leaseDuration > renewDeadline"}},
+		{"empty block keeps defaults", "leaderElection:\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := filepath.Join(dir, "c.yaml")
+			os.WriteFile(f, []byte(tt.body), 0o644)
+			c, err := LoadConfig(f)
+			if tt.want == nil {
+				if err != nil || !c.LeaderElection.Enabled || c.LeaderElection.Name != "podpilot" {
+					t.Errorf("LoadConfig = %+v, %v; want the defaults", c.LeaderElection, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("LoadConfig succeeded; want %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

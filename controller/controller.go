@@ -1,0 +1,326 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// MetricSource reads every metric of the given policies at one instant.
+type MetricSource interface {
+	Fetch(ctx context.Context, ps []*policy.Policy, at time.Time) metrics.Result
+}
+
+// Workload is what the controller reads of a target.
+type Workload struct {
+	Spec            int32 // spec.replicas (the scale subresource's)
+	Ready           int32 // status.readyReplicas
+	ResourceVersion string
+	Paused          bool   // podpilot.io/paused: "true", or a pin
+	Pin             *int32 // podpilot.io/paused-replicas
+	HPA             string // name of a HorizontalPodAutoscaler targeting it, if any
+}
+
+// Cluster is the controller's view of Kubernetes.
+type Cluster interface {
+	// Workload reads a target (from a cache). A missing target is an error that IsNotFound reports.
+	Workload(t policy.Target) (Workload, error)
+	// Fresh reads a target's scale subresource directly, after a conflict.
+	Fresh(ctx context.Context, t policy.Target) (Workload, error)
+	// Scale patches the target's scale subresource to replicas, on the condition that it is still at the
+	// resourceVersion w was read at. A concurrent change fails with an error that IsConflict reports.
+	Scale(ctx context.Context, t policy.Target, w Workload, replicas int32) error
+	// Event records a Kubernetes Event on the target.
+	Event(t policy.Target, warning bool, reason, message string)
+}
+
+// ErrNotLeader is returned for a write attempted without leadership.
+var ErrNotLeader = errors.New("not the leader: no write")
+
+// errDryRun keeps a decision from being applied in dry-run mode.
+var errDryRun = errors.New("dry run: not applied")
+
+// Options configure a Controller.
+type Options struct {
+	Interval time.Duration // pass period; default 15s
+	DryRun   bool
+	Retries  int // conflict retries per target and pass; default 3
+}
+
+// Controller runs passes over the targets of a policy store.
+type Controller struct {
+	opts    Options
+	log     *zap.Logger
+	clock   clock.WithTicker
+	source  MetricSource
+	cluster Cluster
+	store   *Store
+	m       *Metrics
+
+	mu      sync.Mutex
+	targets map[string]*target // by "namespace/name"
+	last    PassResult
+}
+
+// target is the controller's memory of one target.
+type target struct {
+	hist     policy.History
+	lastEval time.Time
+	pinned   bool // the pin was applied
+}
+
+// New returns a controller. m may be nil (no metrics).
+func New(opts Options, log *zap.Logger, clk clock.WithTicker, source MetricSource, cluster Cluster, store *Store, m *Metrics) *Controller {
+	if opts.Interval == 0 {
+		opts.Interval = 15 * time.Second
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Controller{opts: opts, log: log, clock: clk, source: source, cluster: cluster, store: store, m: m, targets: map[string]*target{}}
+}
+
+// Outcome is what a pass did with one target.
+type Outcome struct {
+	Target   string
+	Decision *policy.Decision // nil when the target was not evaluated
+	Scaled   bool
+	Skipped  string // why the target was left alone: NotFound, HPAConflict, Paused, NotDue, Error
+	Err      error
+}
+
+// PassResult summarises one pass.
+type PassResult struct {
+	Time     time.Time
+	Duration time.Duration
+	Queries  int
+	Outcomes []Outcome
+}
+
+// Reset forgets every target's history, as a new leader must: fresh histories hold scale-downs for a window.
+func (c *Controller) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.targets = map[string]*target{}
+}
+
+// Run runs a pass every interval until ctx ends. lead reports whether writes are still allowed; it is checked
+// before every write, so a replica that lost its lease stops writing even in the middle of a pass.
+func (c *Controller) Run(ctx context.Context, lead func() bool) {
+	t := c.clock.NewTicker(c.opts.Interval)
+	defer t.Stop()
+	for {
+		c.Pass(ctx, lead)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// Pass evaluates every due target once. It reads the clock once.
+func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
+	now := c.clock.Now()
+	ps := c.store.Policies()
+	res := PassResult{Time: now}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := make(map[string]bool, len(ps))
+	var due []*policy.Policy
+	for _, p := range ps {
+		key := p.Target.String()
+		keep[key] = true
+		tg := c.targets[key]
+		if tg == nil {
+			tg = &target{}
+			c.targets[key] = tg
+		}
+		// A target is due when its interval has passed, within half a pass of slack.
+		if tg.lastEval.IsZero() || now.Sub(tg.lastEval) >= p.Interval-c.opts.Interval/2 {
+			due = append(due, p)
+		} else {
+			res.Outcomes = append(res.Outcomes, Outcome{Target: key, Skipped: "NotDue"})
+		}
+	}
+	for key := range c.targets {
+		if !keep[key] {
+			delete(c.targets, key)
+			c.m.forget(key)
+		}
+	}
+
+	fetched := c.source.Fetch(ctx, due, now)
+	res.Queries = fetched.Queries
+	for i, p := range due {
+		var obs []policy.Observation
+		if i < len(fetched.Obs) {
+			obs = fetched.Obs[i]
+		}
+		res.Outcomes = append(res.Outcomes, c.target(ctx, p, obs, now, lead))
+	}
+	sort.SliceStable(res.Outcomes, func(i, j int) bool { return res.Outcomes[i].Target < res.Outcomes[j].Target })
+	res.Duration = c.clock.Since(now)
+	c.m.pass(res)
+	c.last = res
+	return res
+}
+
+// Last returns the latest pass's result.
+func (c *Controller) Last() PassResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// target runs one target's step: read it, decide, and write when the decision asks, retrying conflicts.
+func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.Observation, now time.Time, lead func() bool) Outcome {
+	key := p.Target.String()
+	tg := c.targets[key]
+	out := Outcome{Target: key}
+	log := c.log.With(zap.String("namespace", p.Target.Namespace), zap.String("target", p.Target.Name), zap.String("policy", p.File))
+
+	w, err := c.cluster.Workload(p.Target)
+	switch {
+	case IsNotFound(err):
+		out.Skipped, out.Err = "NotFound", err
+		log.Warn("target not found: skipped", zap.Error(err))
+		c.m.targetError(key, "NotFound")
+		return out
+	case err != nil:
+		out.Skipped, out.Err = "Error", err
+		log.Error("reading target failed", zap.Error(err))
+		c.m.targetError(key, "ReadFailed")
+		return out
+	case w.HPA != "":
+		out.Skipped = "HPAConflict"
+		msg := fmt.Sprintf("HorizontalPodAutoscaler %s also targets this Deployment: podpilot leaves it alone", w.HPA)
+		log.Warn("refused: an HPA owns this target", zap.String("hpa", w.HPA))
+		c.cluster.Event(p.Target, true, "HPAConflict", msg)
+		c.m.targetError(key, "HPAConflict")
+		return out
+	}
+	if w.Paused {
+		out.Skipped = "Paused"
+		if w.Pin != nil && *w.Pin != w.Spec && !tg.pinned {
+			if err := c.write(ctx, p, w, *w.Pin, lead); err != nil {
+				out.Err = err
+				log.Error("pinning a paused target failed", zap.Int32("replicas", *w.Pin), zap.Error(err))
+				return out
+			}
+			tg.pinned = true
+			log.Info("paused target pinned", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
+			c.cluster.Event(p.Target, false, "Paused", fmt.Sprintf("paused: pinned from %d to %d replicas", w.Spec, *w.Pin))
+		}
+		log.Debug("paused: left alone")
+		return out
+	}
+	tg.pinned = false
+
+	tg.lastEval = now
+	h := tg.hist
+	for attempt := 0; ; attempt++ {
+		in := policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs}
+		cur := w
+		d, nh, err := p.Step(in, h, func(to int32) error { return c.write(ctx, p, cur, to, lead) })
+		out.Decision = &d
+		if IsConflict(err) && attempt < c.opts.Retries {
+			log.Info("scale conflict: reading again", zap.Int("attempt", attempt+1), zap.Error(err))
+			c.m.conflict(key)
+			fresh, ferr := c.cluster.Fresh(ctx, p.Target)
+			if ferr == nil {
+				w = Workload{Spec: fresh.Spec, Ready: w.Ready, ResourceVersion: fresh.ResourceVersion}
+				continue
+			}
+			err = ferr
+		}
+		c.report(log, p, d, obs, err)
+		if err != nil && !errors.Is(err, errDryRun) {
+			// Not applied: keep the recommendation history, but record no scale event.
+			tg.hist = nh
+			out.Err = err
+			return out
+		}
+		tg.hist = nh
+		out.Scaled = d.Scale() && err == nil
+		return out
+	}
+}
+
+// write applies a replica count unless in dry-run or without leadership.
+func (c *Controller) write(ctx context.Context, p *policy.Policy, w Workload, to int32, lead func() bool) error {
+	if c.opts.DryRun {
+		return errDryRun
+	}
+	if lead != nil && !lead() {
+		return ErrNotLeader
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("no write after the pass was stopped: %w", err)
+	}
+	return c.cluster.Scale(ctx, p.Target, w, to)
+}
+
+// report logs, records metrics and emits Events for one decision.
+func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision, obs []policy.Observation, err error) {
+	key := p.Target.String()
+	c.m.decision(key, d)
+	var bad []string
+	for i, o := range obs {
+		if !o.Valid && i < len(p.Metrics) {
+			bad = append(bad, p.Metrics[i].Name+": "+o.Reason)
+			c.m.invalid(key, p.Metrics[i].Name)
+		}
+	}
+	if len(obs) < len(p.Metrics) {
+		bad = append(bad, "no readings")
+	}
+	fields := []zap.Field{zap.Int32("from", d.Current), zap.Int32("to", d.Desired), zap.Int32("ready", d.Ready),
+		zap.Int32("raw", d.Raw), zap.String("reason", string(d.Reason)), zap.String("stage", string(d.Stage)), zap.String("winner", d.Winner)}
+	for _, pr := range d.Proposals {
+		if pr.Valid {
+			fields = append(fields, zap.Float64("metric."+pr.Metric, pr.Value))
+		}
+	}
+	switch {
+	case d.Scale() && err == nil:
+		log.Info("scaled", fields...)
+		c.m.scaled(key, d)
+		c.cluster.Event(p.Target, false, "Scaled", fmt.Sprintf("scaled from %d to %d: %s (%s)", d.Current, d.Desired, d.Reason, explain(d)))
+	case d.Scale() && errors.Is(err, errDryRun):
+		log.Info("dry run: would scale", fields...)
+	case d.Scale():
+		log.Error("scale failed", append(fields, zap.Error(err))...)
+		c.m.targetError(key, "ScaleFailed")
+		c.cluster.Event(p.Target, true, "ScaleFailed", fmt.Sprintf("scaling from %d to %d failed: %v", d.Current, d.Desired, err))
+	default:
+		log.Debug("hold", fields...)
+	}
+	if len(bad) > 0 {
+		log.Warn("invalid metrics", zap.Strings("metrics", bad), zap.String("reason", string(d.Reason)))
+		c.cluster.Event(p.Target, true, "MetricUnavailable", fmt.Sprintf("%s; holding at %d (no scale-down on a broken metric)", strings.Join(bad, "; "), d.Desired))
+	}
+}
+
+// explain says what moved the count, for Events.
+func explain(d policy.Decision) string {
+	s := fmt.Sprintf("raw %d from %s", d.Raw, d.Winner)
+	for _, st := range d.Steps {
+		s += fmt.Sprintf(", %s %d→%d", st.Stage, st.From, st.To)
+	}
+	return s
+}

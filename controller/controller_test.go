@@ -1,0 +1,459 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	scalefake "k8s.io/client-go/scale/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+
+// prom is a Prometheus stand-in that answers instant queries with real API JSON. Each query gets the series of
+// the first rule whose substring it contains.
+type prom struct {
+	mu      sync.Mutex
+	rules   []rule
+	queries []string
+	delay   time.Duration
+}
+
+type rule struct {
+	contains string
+	status   int
+	body     string
+}
+
+func (p *prom) set(rules ...rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = rules
+}
+
+func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	q := r.Form.Get("query")
+	p.mu.Lock()
+	p.queries = append(p.queries, q)
+	rules, delay := p.rules, p.delay
+	p.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	for _, ru := range rules {
+		if strings.Contains(q, ru.contains) {
+			w.Header().Set("Content-Type", "application/json")
+			if ru.status != 0 {
+				w.WriteHeader(ru.status)
+			}
+			fmt.Fprint(w, ru.body)
+			return
+		}
+	}
+	fmt.Fprint(w, vector())
+}
+
+// series is one result series as Prometheus encodes it.
+func series(ns, target string, value string, at time.Time) string {
+	return fmt.Sprintf(`{"metric":{"namespace":%q,"target":%q},"value":[%d,%q]}`, ns, target, at.Unix(), value)
+}
+
+func vector(series ...string) string {
+	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(series, ",") + `]}}`
+}
+
+// fixture is a controller over real parts where cheap: the metrics client over HTTP, client-go informers over
+// the fake clientset, and policy files on disk.
+type fixture struct {
+	t      *testing.T
+	prom   *prom
+	client *fake.Clientset
+	scales *scalefake.FakeScaleClient
+	kube   *Kube
+	events *record.FakeRecorder
+	clock  *clocktesting.FakeClock
+	store  *Store
+	ctl    *Controller
+	dir    string
+}
+
+const webPolicy = `
+target: {namespace: shop, name: web}
+minReplicas: 1
+maxReplicas: 20
+metrics: [{kind: cpu, utilization: 50}]
+behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}
+`
+
+func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
+	t.Helper()
+	f := &fixture{t: t, prom: &prom{}, clock: clocktesting.NewFakeClock(t0), dir: t.TempDir()}
+	srv := httptest.NewServer(f.prom)
+	t.Cleanup(srv.Close)
+	mc, err := metrics.New(metrics.Config{Address: srv.URL, Timeout: 200 * time.Millisecond, MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = fake.NewClientset(objects...)
+	f.scales = &scalefake.FakeScaleClient{}
+	f.scales.AddReactor("patch", "deployments", f.patchScale)
+	f.scales.AddReactor("get", "deployments", f.getScale)
+	f.kube = NewKube(f.client, f.scales, 0, zap.NewNop())
+	f.events = record.NewFakeRecorder(100)
+	f.kube.recorder = f.events
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := f.kube.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.write("web.yaml", webPolicy)
+	f.store = NewStore([]string{f.dir}, policy.Builtin(), zap.NewNop(), nil)
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.ctl = New(Options{Interval: 15 * time.Second}, zap.NewNop(), f.clock, mc, f.kube, f.store, nil)
+	return f
+}
+
+func (f *fixture) write(name, body string) {
+	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(body), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// These reactors give the fake scale client the API server's meaning over the fake clientset's objects,
+// including the resourceVersion precondition of the patch.
+func (f *fixture) patchScale(a k8stesting.Action) (bool, runtime.Object, error) {
+	pa := a.(k8stesting.PatchAction)
+	var body struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Spec struct {
+			Replicas int32 `json:"replicas"`
+		} `json:"spec"`
+	}
+	json.Unmarshal(pa.GetPatch(), &body)
+	obj, err := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), pa.GetNamespace(), pa.GetName())
+	if err != nil {
+		return true, nil, err
+	}
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	if body.Metadata.ResourceVersion != d.ResourceVersion {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, d.Name, errors.New("the object has been modified"))
+	}
+	d.Spec.Replicas = &body.Spec.Replicas
+	d.ResourceVersion = bump(d.ResourceVersion)
+	if err := f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, d.Namespace); err != nil {
+		return true, nil, err
+	}
+	return true, &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
+		Spec: autoscalingv1.ScaleSpec{Replicas: body.Spec.Replicas}}, nil
+}
+
+func (f *fixture) getScale(a k8stesting.Action) (bool, runtime.Object, error) {
+	ga := a.(k8stesting.GetAction)
+	obj, err := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), ga.GetNamespace(), ga.GetName())
+	if err != nil {
+		return true, nil, err
+	}
+	d := obj.(*appsv1.Deployment)
+	return true, &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
+		Spec: autoscalingv1.ScaleSpec{Replicas: *d.Spec.Replicas}}, nil
+}
+
+func bump(rv string) string {
+	var n int
+	fmt.Sscan(rv, &n)
+	return fmt.Sprint(n + 1)
+}
+
+// patches lists the scale patches sent, as "ns/name=replicas".
+func (f *fixture) patches() []string {
+	var out []string
+	for _, a := range f.scales.Actions() {
+		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetSubresource() == "scale" {
+			var body struct {
+				Spec struct {
+					Replicas int32 `json:"replicas"`
+				} `json:"spec"`
+			}
+			json.Unmarshal(pa.GetPatch(), &body)
+			out = append(out, fmt.Sprintf("%s/%s=%d", pa.GetNamespace(), pa.GetName(), body.Spec.Replicas))
+		}
+	}
+	return out
+}
+
+func (f *fixture) drainEvents() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// waitCache waits until the informer shows the Deployment at the given spec replicas.
+func (f *fixture) waitCache(ns, name string, replicas int32) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if w, err := f.kube.Workload(policy.Target{Namespace: ns, Name: name}); err == nil && w.Spec == replicas {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.t.Fatalf("informer never showed %s/%s at %d replicas", ns, name, replicas)
+}
+
+var web = policy.Target{Namespace: "shop", Name: "web", Kind: "Deployment"}
+
+// warm gives every target a history old enough to hold nothing back, as after a long time in the lead.
+func (f *fixture) warm() {
+	for _, p := range f.store.Policies() {
+		f.ctl.targets[p.Target.String()] = &target{hist: policy.History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour)}}
+	}
+}
+
+func always() bool { return true }
+
+func TestPassScales(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "100", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if diff := strings.Join(f.patches(), ","); diff != "shop/web=8" {
+		t.Fatalf("patches = %q; want shop/web=8 (100%% at a 50%% target)", diff)
+	}
+	if len(res.Outcomes) != 1 || !res.Outcomes[0].Scaled || res.Queries != 1 {
+		t.Errorf("pass = %+v", res)
+	}
+	if ev := f.drainEvents(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal Scaled scaled from 4 to 8: DesiredWithinRange") {
+		t.Errorf("events = %q", ev)
+	}
+}
+
+// Every kind of invalid reading holds the target: no scale-down, no write, a Warning Event naming the metric.
+func TestPassInvalidMetrics(t *testing.T) {
+	stale := t0.Add(-10 * time.Minute)
+	tests := []struct {
+		name string
+		rule rule
+		slow bool
+		want string // part of the Event
+	}{
+		{"empty result", rule{contains: "cpu", body: vector()}, false, "empty result"},
+		{"NaN", rule{contains: "cpu", body: vector(series("shop", "web", "NaN", t0))}, false, "NaN"},
+		{"+Inf", rule{contains: "cpu", body: vector(series("shop", "web", "+Inf", t0))}, false, "Inf"},
+		{"stale sample", rule{contains: "cpu", body: vector(series("shop", "web", "10", stale))}, false, "stale"},
+		{"too many series", rule{contains: "cpu", body: vector(series("shop", "web", "10", t0), series("shop", "web", "12", t0))}, false, "2 series"},
+		{"prometheus error", rule{contains: "cpu", status: 422, body: `{"status":"error","errorType":"execution","error":"many-to-many matching not allowed"}`}, false, "many-to-many"},
+		{"server error", rule{contains: "cpu", status: 500, body: "boom"}, false, "500"},
+		{"timeout", rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))}, true, "timed out"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+			f.warm()
+			f.prom.set(tt.rule)
+			if tt.slow {
+				f.prom.delay = 400 * time.Millisecond
+			}
+			res := f.ctl.Pass(context.Background(), always)
+			if p := f.patches(); len(p) != 0 {
+				t.Errorf("patches = %v; want none", p)
+			}
+			d := res.Outcomes[0].Decision
+			if d == nil || d.Desired != 10 || d.Reason != policy.MetricUnavailable {
+				t.Errorf("decision = %+v; want a hold at 10 (MetricUnavailable)", d)
+			}
+			ev := strings.Join(f.drainEvents(), "\n")
+			if !strings.Contains(ev, "Warning MetricUnavailable cpu: shop/web cpu:") || !strings.Contains(ev, tt.want) {
+				t.Errorf("events = %q; want a MetricUnavailable warning with %q", ev, tt.want)
+			}
+		})
+	}
+}
+
+// A concurrent change between the read and the write is a conflict: the target is read again and decided again.
+func TestPassConflictRetried(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	// Someone else scales web to 5 after the informer saw 4: the cache is one version behind.
+	f.waitCache("shop", "web", 4)
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	five := int32(5)
+	d.Spec.Replicas, d.ResourceVersion = &five, "7"
+	old := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	old.Add(obj.(*appsv1.Deployment)) // the cache stays at the version before the change
+	f.kube.deployments = appslisters.NewDeploymentLister(old)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+
+	res := f.ctl.Pass(context.Background(), always)
+	// Decided again from the fresh 5 replicas of which 4 are ready: HPA's rule for unready pods gives 8 again,
+	// now written at the version that was read.
+	if got := strings.Join(f.patches(), ","); got != "shop/web=8,shop/web=8" {
+		t.Fatalf("patches = %q; want a conflicted patch, then one decided from the fresh read", got)
+	}
+	if !res.Outcomes[0].Scaled || res.Outcomes[0].Decision.Current != 5 {
+		t.Errorf("outcome = %+v", res.Outcomes[0])
+	}
+	obj, _ = f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 8 {
+		t.Errorf("replicas = %d; want 8", r)
+	}
+}
+
+func TestPassPaused(t *testing.T) {
+	f := newFixture(t,
+		DeploymentFor(web, 4, 4, map[string]string{AnnotationPaused: "true"}),
+		DeploymentFor(policy.Target{Namespace: "shop", Name: "api"}, 4, 4, map[string]string{AnnotationPausedReplicas: "6"}))
+	f.write("api.yaml", strings.ReplaceAll(webPolicy, "name: web", "name: api"))
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0), series("shop", "api", "100", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/api=6" {
+		t.Errorf("patches = %q; want only the pin of api to 6", got)
+	}
+	for _, o := range res.Outcomes {
+		if o.Skipped != "Paused" || o.Decision != nil {
+			t.Errorf("outcome %+v; want paused and not decided", o)
+		}
+	}
+	f.waitCache("shop", "api", 6)
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if n := len(f.patches()); n != 1 {
+		t.Errorf("the pin was written %d times; want once", n)
+	}
+}
+
+func TestPassHPAConflict(t *testing.T) {
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: 5}}
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil), hpa)
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if p := f.patches(); len(p) != 0 || res.Outcomes[0].Skipped != "HPAConflict" {
+		t.Errorf("patches %v, outcome %+v; want none and HPAConflict", p, res.Outcomes[0])
+	}
+	if ev := f.drainEvents(); len(ev) != 1 || !strings.Contains(ev[0], "Warning HPAConflict HorizontalPodAutoscaler web-hpa also targets this Deployment") {
+		t.Errorf("events = %q", ev)
+	}
+}
+
+// A target that does not exist is reported and skipped; the others go on.
+func TestPassIsolation(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.write("gone.yaml", strings.ReplaceAll(webPolicy, "name: web", "name: gone"))
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0), series("shop", "gone", "100", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=8" {
+		t.Errorf("patches = %q; want web scaled despite the missing target", got)
+	}
+	if o := res.Outcomes[0]; o.Target != "shop/gone" || o.Skipped != "NotFound" {
+		t.Errorf("outcome = %+v; want shop/gone NotFound", o)
+	}
+}
+
+// Leadership lost in the middle of a pass: no write after it.
+func TestPassLeadershipLost(t *testing.T) {
+	var objs []runtime.Object
+	for i := range 4 {
+		objs = append(objs, DeploymentFor(policy.Target{Namespace: "shop", Name: fmt.Sprintf("w%d", i)}, 2, 2, nil))
+	}
+	f := newFixture(t, objs...)
+	os.Remove(filepath.Join(f.dir, "web.yaml"))
+	var ss []string
+	for i := range 4 {
+		f.write(fmt.Sprintf("w%d.yaml", i), strings.ReplaceAll(webPolicy, "name: web", fmt.Sprintf("name: w%d", i)))
+		ss = append(ss, series("shop", fmt.Sprintf("w%d", i), "100", t0))
+	}
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(ss...)})
+	checks := 0
+	lead := func() bool { checks++; return checks <= 2 } // the lease is lost after two writes
+	res := f.ctl.Pass(context.Background(), lead)
+	if got := strings.Join(f.patches(), ","); got != "shop/w0=4,shop/w1=4" {
+		t.Errorf("patches = %q; want only the two made while leading", got)
+	}
+	for _, o := range res.Outcomes[2:] {
+		if !errors.Is(o.Err, ErrNotLeader) || o.Scaled {
+			t.Errorf("outcome after losing the lease = %+v; want ErrNotLeader", o)
+		}
+	}
+}
+
+// A new leader starts fresh histories, which hold scale-downs for a full window: it does not undo the former
+// leader's stabilization.
+func TestNewLeaderHoldsScaleDown(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 2m", 1))
+	f.store.Reload()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))})
+	f.ctl.Reset()
+	for i := 0; i < 8; i++ { // two minutes of passes
+		f.ctl.Pass(context.Background(), always)
+		f.clock.Step(15 * time.Second)
+	}
+	if p := f.patches(); len(p) != 0 {
+		t.Fatalf("patches within the window after taking over = %v; want none", p)
+	}
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
+		t.Errorf("patches after the window = %q; want shop/web=5 (10 %% wants 2, at most -50 %% a minute)", got)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.ctl.opts.DryRun = true
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if p := f.patches(); len(p) != 0 {
+		t.Errorf("dry run patched %v", p)
+	}
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 8 || res.Outcomes[0].Scaled {
+		t.Errorf("dry run outcome = %+v; want a decision for 8, not applied", res.Outcomes[0])
+	}
+}

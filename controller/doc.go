@@ -1,0 +1,17 @@
+// Package controller is podpilot's live loop. Every interval it runs one pass over all targets: observe (the
+// Deployment from an informer cache, the metrics from Prometheus), decide (policy.Policy.Step, the decision path
+// the simulator shares), act (patch deployments/scale carrying the resourceVersion it read). It also owns the
+// per-target histories, the policy store with hot reload, leader election, Kubernetes Events, its own Prometheus
+// metrics and the health endpoints. It holds no scaling math.
+//
+// Choices made where the issue was silent (the README states them too):
+//   - A new leader does not persist or read decision history: it starts every target with a fresh history, which
+//     policy.Evaluate seeds so that nothing scales down before a full down-window, and no cooldown is cut short.
+//     This needs no extra RBAC and cannot load a stale or forged state.
+//   - Targets are read from a Deployment informer, not with one GET of the scale subresource per target per pass:
+//     the Deployment's resourceVersion is the scale's, so the patch still carries the version that was read, and a
+//     conflict (someone changed the Deployment since) re-reads the scale subresource and decides again.
+//   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
+//     also scales it to N once and then holds it there.
+//   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.
+package controller

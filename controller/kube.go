@@ -1,0 +1,203 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/podpilot/podpilot/policy"
+)
+
+// The annotations that pause a target.
+const (
+	AnnotationPaused         = "podpilot.io/paused"
+	AnnotationPausedReplicas = "podpilot.io/paused-replicas"
+)
+
+// IsNotFound reports whether err says the target does not exist.
+func IsNotFound(err error) bool { return err != nil && apierrors.IsNotFound(err) }
+
+// IsConflict reports whether err says the target changed since it was read.
+func IsConflict(err error) bool { return err != nil && apierrors.IsConflict(err) }
+
+// Kube is the Cluster of a real API server: Deployments and HPAs from informers, writes to deployments/scale,
+// Events through client-go's recorder.
+type Kube struct {
+	client      kubernetes.Interface
+	scales      scale.ScalesGetter
+	factory     informers.SharedInformerFactory
+	deployments appslisters.DeploymentLister
+	hpas        autoscalinglisters.HorizontalPodAutoscalerLister
+	synced      []cache.InformerSynced
+	recorder    record.EventRecorder
+	broadcaster record.EventBroadcaster
+	log         *zap.Logger
+
+	mu       sync.Mutex
+	hpaIndex map[string]string // "namespace/deployment" → HPA name
+}
+
+var _ Cluster = (*Kube)(nil)
+
+// deployments is the resource podpilot scales.
+var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// NewScales returns client-go's scale client for cfg, resolving scale kinds through discovery.
+func NewScales(cfg *rest.Config, client kubernetes.Interface) (scale.ScalesGetter, error) {
+	disc := memory.NewMemCacheClient(client.Discovery())
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(disc)
+	return scale.NewForConfig(cfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(disc))
+}
+
+// NewKube wires informers for Deployments and HPAs (all namespaces), the scale client and an Event recorder.
+func NewKube(client kubernetes.Interface, scales scale.ScalesGetter, resync time.Duration, log *zap.Logger) *Kube {
+	f := informers.NewSharedInformerFactory(client, resync)
+	k := &Kube{client: client, scales: scales, factory: f, log: log,
+		deployments: f.Apps().V1().Deployments().Lister(),
+		hpas:        f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+	}
+	k.synced = []cache.InformerSynced{f.Apps().V1().Deployments().Informer().HasSynced, f.Autoscaling().V2().HorizontalPodAutoscalers().Informer().HasSynced}
+	k.broadcaster = record.NewBroadcaster()
+	k.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "podpilot"})
+	return k
+}
+
+// Start starts the informers and waits for their caches, or for ctx.
+func (k *Kube) Start(ctx context.Context) error {
+	k.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), k.synced...) {
+		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
+	}
+	return nil
+}
+
+// Synced reports whether the caches are filled.
+func (k *Kube) Synced() bool {
+	for _, s := range k.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+// Shutdown stops the event broadcaster, flushing what it can.
+func (k *Kube) Shutdown() { k.broadcaster.Shutdown() }
+
+// Workload reads a target from the caches.
+func (k *Kube) Workload(t policy.Target) (Workload, error) {
+	d, err := k.deployments.Deployments(t.Namespace).Get(t.Name)
+	if err != nil {
+		return Workload{}, err
+	}
+	w := Workload{Ready: d.Status.ReadyReplicas, ResourceVersion: d.ResourceVersion, Spec: 1}
+	if d.Spec.Replicas != nil {
+		w.Spec = *d.Spec.Replicas
+	}
+	w.Paused, w.Pin = paused(d.Annotations)
+	w.HPA, err = k.hpaFor(t)
+	return w, err
+}
+
+func paused(a map[string]string) (bool, *int32) {
+	if v, ok := a[AnnotationPausedReplicas]; ok {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
+			pin := int32(n)
+			return true, &pin
+		}
+		return true, nil // a bad pin still pauses: never scale what someone meant to hold
+	}
+	return a[AnnotationPaused] == "true", nil
+}
+
+// hpaFor finds an HPA in the target's namespace whose scaleTargetRef is the Deployment.
+func (k *Kube) hpaFor(t policy.Target) (string, error) {
+	hs, err := k.hpas.HorizontalPodAutoscalers(t.Namespace).List(everything)
+	if err != nil {
+		return "", err
+	}
+	for _, h := range hs {
+		if targets(h, t) {
+			return h.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func targets(h *autoscalingv2.HorizontalPodAutoscaler, t policy.Target) bool {
+	r := h.Spec.ScaleTargetRef
+	return r.Kind == "Deployment" && r.Name == t.Name && (r.APIVersion == "" || r.APIVersion == "apps/v1")
+}
+
+// Fresh reads the scale subresource from the API server.
+func (k *Kube) Fresh(ctx context.Context, t policy.Target) (Workload, error) {
+	s, err := k.scales.Scales(t.Namespace).Get(ctx, deploymentsGVR.GroupResource(), t.Name, metav1.GetOptions{})
+	if err != nil {
+		return Workload{}, err
+	}
+	return Workload{Spec: s.Spec.Replicas, ResourceVersion: s.ResourceVersion}, nil
+}
+
+// Scale patches deployments/scale with the resourceVersion that was read, so that a concurrent change is a
+// conflict rather than a lost update.
+func (k *Kube) Scale(ctx context.Context, t policy.Target, w Workload, replicas int32) error {
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": w.ResourceVersion},
+		"spec":     map[string]any{"replicas": replicas},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = k.scales.Scales(t.Namespace).Patch(ctx, deploymentsGVR, t.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// Event records an Event on the target's Deployment (silently nothing if it is not in the cache).
+func (k *Kube) Event(t policy.Target, warning bool, reason, message string) {
+	d, err := k.deployments.Deployments(t.Namespace).Get(t.Name)
+	if err != nil {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	if warning {
+		typ = corev1.EventTypeWarning
+	}
+	k.recorder.Event(d, typ, reason, message)
+}
+
+var everything = labelsEverything()
+
+// DeploymentFor is a convenience for tests: a Deployment object as the caches hold it.
+func DeploymentFor(t policy.Target, replicas, ready int32, annotations map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name, Annotations: annotations, ResourceVersion: "1"},
+		Spec:       appsv1.DeploymentSpec{Replicas: &replicas},
+		Status:     appsv1.DeploymentStatus{Replicas: replicas, ReadyReplicas: ready},
+	}
+}

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+)
+
+// Identity names this replica in the Lease: the pod name (hostname) and a random suffix.
+func Identity() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "podpilot"
+	}
+	return host + "_" + rand.String(6)
+}
+
+// Elect runs work only while this replica holds the Lease, and campaigns again after losing it, until ctx ends.
+//
+// work gets a context that ends when the lease is lost or ctx ends, and a lead function that must be true for a
+// write to happen. When ctx ends, work is stopped and waited for before the lease is released (ReleaseOnCancel),
+// so that no write can follow the release; a replica that lost the lease sees lead() false at once.
+func Elect(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, identity string,
+	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() bool)) error {
+	for ctx.Err() == nil {
+		if err := electOnce(ctx, cfg, client, identity, watchdog, log, m, work); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func electOnce(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, identity string,
+	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() bool)) error {
+	// The elector's context is not ctx: it ends only after the work has stopped.
+	electCtx, stopElect := context.WithCancel(context.Background())
+	defer stopElect()
+	var (
+		mu       sync.Mutex
+		leading  bool
+		workDone = make(chan struct{})
+		le       *leaderelection.LeaderElector
+	)
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: cfg.Namespace, Name: cfg.Name},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            cfg.Name,
+		WatchDog:        watchdog,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(lctx context.Context) {
+				defer close(workDone)
+				mu.Lock()
+				leading = true
+				mu.Unlock()
+				wctx, cancel := context.WithCancel(lctx)
+				defer cancel()
+				stop := context.AfterFunc(ctx, cancel)
+				defer stop()
+				log.Info("leading: starting work", zap.String("identity", identity))
+				m.Leading(true)
+				work(wctx, func() bool { return wctx.Err() == nil && le.IsLeader() })
+				m.Leading(false)
+				log.Info("work stopped", zap.String("identity", identity))
+			},
+			OnStoppedLeading: func() {
+				m.Leading(false)
+				log.Info("not leading", zap.String("identity", identity))
+			},
+			OnNewLeader: func(id string) {
+				if id != identity {
+					log.Info("another replica leads", zap.String("leader", id))
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-electCtx.Done():
+			return
+		}
+		mu.Lock()
+		l := leading
+		mu.Unlock()
+		if l {
+			<-workDone // stop the work first...
+		}
+		stopElect() // ...then let the elector release the lease
+	}()
+	le.Run(electCtx)
+	mu.Lock()
+	l := leading
+	mu.Unlock()
+	if l {
+		<-workDone
+	}
+	if ctx.Err() == nil {
+		// Lost the lease: wait a little before campaigning again as a standby.
+		select {
+		case <-ctx.Done():
+		case <-time.After(cfg.RetryPeriod):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Metrics are podpilot's own Prometheus metrics.
+type Metrics struct {
+	desired, current *prometheus.GaugeVec
+	decisions        *prometheus.CounterVec
+	scales           *prometheus.CounterVec
+	invalids         *prometheus.CounterVec
+	targetErrors     *prometheus.CounterVec
+	conflicts        *prometheus.CounterVec
+	passDuration     prometheus.Histogram
+	queries          prometheus.Gauge
+	leader           prometheus.Gauge
+	policyCount      prometheus.Gauge
+	reloadErrors     *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	tl := []string{"namespace", "target"}
+	m := &Metrics{
+		desired:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "podpilot_desired_replicas", Help: "Replicas the latest decision asked for."}, tl),
+		current:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "podpilot_current_replicas", Help: "Spec replicas the latest decision saw."}, tl),
+		decisions:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_decisions_total", Help: "Decisions by reason."}, append(tl, "reason")),
+		scales:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_scale_events_total", Help: "Scale changes made, by direction."}, append(tl, "direction")),
+		invalids:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_metric_invalid_total", Help: "Evaluations that found a metric invalid."}, append(tl, "metric")),
+		targetErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_target_errors_total", Help: "Targets skipped or failed, by reason."}, append(tl, "reason")),
+		conflicts:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_scale_conflicts_total", Help: "Scale writes that met a concurrent change and were retried."}, tl),
+		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "podpilot_pass_duration_seconds", Help: "Wall time of one pass over all targets.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		queries:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "podpilot_pass_queries", Help: "Prometheus queries the latest pass issued."}),
+		leader:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "podpilot_leader", Help: "1 while this replica holds the lease."}),
+		policyCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "podpilot_policies", Help: "Policies in force."}),
+		reloadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_policy_reload_errors_total", Help: "Policy files rejected on load or reload."}, []string{"file"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.desired, m.current, m.decisions, m.scales, m.invalids, m.targetErrors, m.conflicts, m.passDuration,
+			m.queries, m.leader, m.policyCount, m.reloadErrors)
+	}
+	return m
+}
+
+func split(key string) (string, string) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return "", key
+}
+
+func (m *Metrics) decision(key string, d policy.Decision) {
+	ns, n := split(key)
+	m.desired.WithLabelValues(ns, n).Set(float64(d.Desired))
+	m.current.WithLabelValues(ns, n).Set(float64(d.Current))
+	m.decisions.WithLabelValues(ns, n, string(d.Reason)).Inc()
+}
+
+func (m *Metrics) scaled(key string, d policy.Decision) {
+	ns, n := split(key)
+	dir := "up"
+	if d.Desired < d.Current {
+		dir = "down"
+	}
+	m.scales.WithLabelValues(ns, n, dir).Inc()
+}
+
+func (m *Metrics) invalid(key, metric string) {
+	ns, n := split(key)
+	m.invalids.WithLabelValues(ns, n, metric).Inc()
+}
+
+func (m *Metrics) targetError(key, reason string) {
+	ns, n := split(key)
+	m.targetErrors.WithLabelValues(ns, n, reason).Inc()
+}
+
+func (m *Metrics) conflict(key string) {
+	ns, n := split(key)
+	m.conflicts.WithLabelValues(ns, n).Inc()
+}
+
+func (m *Metrics) pass(r PassResult) {
+	m.passDuration.Observe(r.Duration.Seconds())
+	m.queries.Set(float64(r.Queries))
+}
+
+// forget drops the per-target gauges of a target that has no policy any more.
+func (m *Metrics) forget(key string) {
+	ns, n := split(key)
+	m.desired.DeleteLabelValues(ns, n)
+	m.current.DeleteLabelValues(ns, n)
+}
+
+// Leading sets the leader gauge.
+func (m *Metrics) Leading(on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.leader.Set(v)
+}
+
+func (m *Metrics) policies(n int) { m.policyCount.Set(float64(n)) }
+
+func (m *Metrics) reloadError(file string) { m.reloadErrors.WithLabelValues(file).Inc() }

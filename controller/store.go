@@ -1,0 +1,180 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Store holds the policies in force and reloads them from their files. A file that fails validation is rejected
+// with a logged error and a metric, and its last good version stays in force; a file that disappears takes its
+// policy with it.
+type Store struct {
+	paths []string
+	reg   *policy.Registry
+	log   *zap.Logger
+	m     *Metrics
+
+	mu     sync.RWMutex
+	files  map[string]*loaded // by path
+	ps     []*policy.Policy   // in force, by target
+	ok     bool               // a load has completed
+	errors map[string]string  // path → the latest rejection, for /readyz and tests
+}
+
+type loaded struct {
+	data []byte
+	p    *policy.Policy // the last good version; nil if the file never loaded
+}
+
+// NewStore returns a store over policy files and directories. Call Reload to load them.
+func NewStore(paths []string, reg *policy.Registry, log *zap.Logger, m *Metrics) *Store {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Store{paths: paths, reg: reg, log: log, m: m, files: map[string]*loaded{}, errors: map[string]string{}}
+}
+
+// Policies returns the policies in force, ordered by target.
+func (s *Store) Policies() []*policy.Policy {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ps
+}
+
+// Loaded reports whether the policies have been loaded once.
+func (s *Store) Loaded() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ok
+}
+
+// Rejected returns the files whose latest version was rejected, with why.
+func (s *Store) Rejected() map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]string, len(s.errors))
+	for k, v := range s.errors {
+		out[k] = v
+	}
+	return out
+}
+
+// Reload reads the files again. Only changed files are parsed. It returns the problems it found (nil if none);
+// the store always keeps working with what is valid.
+func (s *Store) Reload() error {
+	files, listErr := policy.Files(s.paths)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var problems []error
+	if listErr != nil {
+		problems = append(problems, listErr)
+	}
+	seen := map[string]bool{}
+	changed := false
+	for _, f := range files {
+		seen[f] = true
+		data, err := os.ReadFile(f)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", f, err))
+			continue
+		}
+		prev := s.files[f]
+		if prev != nil && bytes.Equal(prev.data, data) {
+			continue
+		}
+		changed = true
+		p, err := policy.Parse(f, data, s.reg)
+		if err != nil {
+			ent := &loaded{data: data}
+			if prev != nil {
+				ent.p = prev.p
+			}
+			s.files[f] = ent
+			s.errors[f] = err.Error()
+			s.m.reloadError(f)
+			if ent.p != nil {
+				s.log.Error("policy file rejected: the last good version stays in force", zap.String("file", f), zap.Error(err))
+			} else {
+				s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
+			}
+			problems = append(problems, err)
+			continue
+		}
+		delete(s.errors, f)
+		s.files[f] = &loaded{data: data, p: p}
+		if prev != nil {
+			s.log.Info("policy file reloaded", zap.String("file", f), zap.String("target", p.Target.String()))
+		}
+	}
+	for f := range s.files {
+		if !seen[f] {
+			delete(s.files, f)
+			delete(s.errors, f)
+			changed = true
+			s.log.Info("policy file removed", zap.String("file", f))
+		}
+	}
+	if changed || !s.ok {
+		s.ps, problems = s.assemble(problems)
+		s.m.policies(len(s.ps))
+	}
+	s.ok = true
+	return errors.Join(problems...)
+}
+
+// assemble builds the policy list from the files, refusing a second file that claims a target already claimed
+// (files in name order: the first keeps it).
+func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
+	names := make([]string, 0, len(s.files))
+	for f := range s.files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	owner := map[string]string{}
+	var ps []*policy.Policy
+	for _, f := range names {
+		p := s.files[f].p
+		if p == nil {
+			continue
+		}
+		key := p.Target.String()
+		if prev, dup := owner[key]; dup {
+			err := fmt.Errorf("%s: target %s is already the target of %s: one policy per target", f, key, prev)
+			s.errors[f] = err.Error()
+			s.m.reloadError(f)
+			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
+			problems = append(problems, err)
+			continue
+		}
+		owner[key] = f
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Target.String() < ps[j].Target.String() })
+	return ps, problems
+}
+
+// Watch reloads the files every period until ctx ends. Polling catches every way a file can change, including
+// the symlink swap of a mounted ConfigMap.
+func (s *Store) Watch(ctx context.Context, clk clock.WithTicker, every time.Duration) {
+	t := clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			s.Reload() // problems are logged and counted by Reload
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podpilot/podpilot/policy"
+)
+
+// Record pulls each metric's series with query_range at the policy's step, and what it writes reads back as the
+// same recording.
+func TestRecord(t *testing.T) {
+	start := time.Unix(1_782_900_000, 0)
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		q := r.Form.Get("query")
+		seen = append(seen, r.URL.Path+" step="+r.Form.Get("step"))
+		var vals []string
+		for i := 0; i < 5; i++ {
+			v := fmt.Sprint(10 * (i + 1))
+			if strings.Contains(q, "http_requests_total") {
+				v = fmt.Sprint(100 + i)
+			}
+			vals = append(vals, fmt.Sprintf(`[%d,%q]`, start.Unix()+int64(15*i), v))
+		}
+		series := `{"metric":{"namespace":"shop","target":"web"},"values":[` + strings.Join(vals, ",") + `]}`
+		if strings.Contains(q, "broken") {
+			series += "," + strings.Replace(series, `"web"`, `"api"`, 1)
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
+	}))
+	defer srv.Close()
+	c, err := New(Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse("web.yaml", []byte("target: {namespace: shop, name: web}\nmaxReplicas: 9\nmetrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]\n"), policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := c.Record(context.Background(), p, start, start.Add(time.Minute), p.Interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	WriteCSV(&b, rec)
+	want := "timestamp,cpu,qps\n1782900000,10,100\n1782900015,20,101\n1782900030,30,102\n1782900045,40,103\n1782900060,50,104\n"
+	if b.String() != want {
+		t.Errorf("recording =\n%s\nwant\n%s", b.String(), want)
+	}
+	if len(seen) != 2 || seen[0] != "/api/v1/query_range step=15" {
+		t.Errorf("requests = %v; want two range queries at the policy's 15 s step", seen)
+	}
+	back, err := ParseCSV("again.csv", &b)
+	if err != nil || back.Lookup("cpu") != 0 || back.Lookup("qps") != 1 || len(back.Times) != 5 {
+		t.Errorf("the recording does not read back: %v", err)
+	}
+
+	bad, _ := policy.Parse("b.yaml", []byte("target: {namespace: shop, name: web}\nmaxReplicas: 9\nmetrics: [{kind: promql, name: b, query: 'broken', total: 1}]\n"), policy.Builtin())
+	if _, err := c.Record(context.Background(), bad, start, start.Add(time.Minute), 15*time.Second); err == nil ||
+		!strings.Contains(err.Error(), "record shop/web metric b: 2 series over the range, want 1 (query: broken)") {
+		t.Errorf("Record with two series = %v", err)
+	}
+}

@@ -1,0 +1,123 @@
+package simulate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/podpilot/podpilot/controller"
+	"github.com/podpilot/podpilot/metrics"
+	"github.com/podpilot/podpilot/policy"
+)
+
+// replayed plays back what a simulation's policy saw, to the controller, step by step.
+type replayed struct {
+	steps []Step
+	i     int
+}
+
+// Fetch returns the readings the simulated policy saw at this step (NaN: invalid).
+func (r *replayed) Fetch(_ context.Context, ps []*policy.Policy, at time.Time) metrics.Result {
+	s := r.steps[r.i]
+	if !s.Time.Equal(at) {
+		panic(fmt.Sprintf("controller asked at %v, step is at %v", at, s.Time))
+	}
+	obs := make([]policy.Observation, len(s.Metrics))
+	for j, v := range s.Metrics {
+		if math.IsNaN(v) {
+			obs[j] = policy.Observation{Reason: "invalid in the simulation"}
+		} else {
+			obs[j] = policy.Observation{Value: v, Valid: true}
+		}
+	}
+	return metrics.Result{Obs: [][]policy.Observation{obs}, Queries: 1}
+}
+
+// Workload shows the spec and ready replicas the simulated policy saw; Scale accepts every write.
+func (r *replayed) Workload(policy.Target) (controller.Workload, error) {
+	s := r.steps[r.i]
+	return controller.Workload{Spec: s.Current, Ready: s.Seen, ResourceVersion: "1"}, nil
+}
+func (r *replayed) Fresh(context.Context, policy.Target) (controller.Workload, error) {
+	return r.Workload(policy.Target{})
+}
+func (r *replayed) Scale(context.Context, policy.Target, controller.Workload, int32) error { return nil }
+func (r *replayed) Event(policy.Target, bool, string, string)                              {}
+
+// The controller's decision path and the simulator's are one: fed the inputs a simulation's policy saw, the
+// controller's passes make exactly the decisions the simulation made, step by step, for both algorithms,
+// through invalid readings and gaps.
+func TestControllerMatchesSimulate(t *testing.T) {
+	trace, err := metrics.ReadFile("../testdata/traces/azure_functions_slopower_60s.csv", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, algo := range []string{"hpa", "target-tracking"} {
+		t.Run(algo, func(t *testing.T) {
+			dir := t.TempDir()
+			src := fmt.Sprintf("target: {namespace: sim, name: w}\nmaxReplicas: 80\nalgorithm: {name: %s}\nmetrics: [{kind: cpu, utilization: 60}, {kind: qps, perReplica: 150}]\n", algo)
+			writeFile(t, dir+"/p.yaml", src)
+			store := controller.NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
+			if err := store.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			p := store.Policies()[0]
+			// A realistic recording of cpu and qps: what this policy saw in a closed-loop run of the trace, with
+			// invalid readings (NaN) now and then and a gap.
+			closed, err := Simulate(trace, []Named{{Name: algo, Policy: p}}, Config{Model: Model{Capacity: 200}, Steps: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &metrics.Recording{File: "recorded", Series: []metrics.Series{{Name: "cpu"}, {Name: "qps"}}}
+			for i, st := range closed.Runs[0].Steps {
+				if i >= 2000 && i < 2040 {
+					continue // a ten-minute gap
+				}
+				cpu, qps := st.Metrics[0], st.Metrics[1]
+				if i%97 == 5 {
+					cpu = math.NaN()
+				}
+				if i%89 == 7 {
+					qps = math.NaN()
+				}
+				rec.Times = append(rec.Times, st.Time)
+				rec.Lines = append(rec.Lines, i+2)
+				rec.Series[0].Values = append(rec.Series[0].Values, cpu)
+				rec.Series[1].Values = append(rec.Series[1].Values, qps)
+			}
+			res, err := Simulate(rec, []Named{{Name: algo, Policy: p}}, Config{Mode: Replay, Steps: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := res.Runs[0].Steps
+
+			r := &replayed{steps: steps}
+			clk := clocktesting.NewFakeClock(steps[0].Time)
+			ctl := controller.New(controller.Options{Interval: p.Interval}, zap.NewNop(), clk, r, r, store, nil)
+			changes, holds := 0, 0
+			for i, want := range steps {
+				r.i = i
+				clk.SetTime(want.Time)
+				out := ctl.Pass(context.Background(), func() bool { return true })
+				d := out.Outcomes[0].Decision
+				if d == nil || d.Desired != want.Desired || d.Reason != want.Reason || d.Stage != want.Stage {
+					t.Fatalf("step %d (%v): controller decided %+v; simulate decided %d (%s at %s)", i, want.Time, d, want.Desired, want.Reason, want.Stage)
+				}
+				if d.Scale() {
+					changes++
+				}
+				if d.Reason == policy.MetricUnavailable {
+					holds++
+				}
+			}
+			if changes < 20 || holds < 30 {
+				t.Errorf("only %d changes and %d holds on invalid metrics: the comparison proves little", changes, holds)
+			}
+		})
+	}
+}
