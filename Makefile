@@ -2,16 +2,19 @@
 GO       ?= go
 FUZZTIME ?= 10s
 BIN      ?= bin/podpilot
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test unit fuzz bench demo clean
+.PHONY: all build test unit fuzz e2e bench demo clean
 
 all: build
 
+# The one build of the binary: static, reproducible paths, version stamped. The Dockerfile runs this target.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/podpilot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/podpilot
 
-# Every test: vet, the unit tests, and a short run of each fuzz target.
-test: unit fuzz
+# Every test: vet, the unit tests, a short run of each fuzz target, and the end-to-end tier on a real control
+# plane and Prometheus (test/cluster/deps.sh installs and builds what it needs; .ci/run calls it).
+test: unit fuzz e2e
 
 unit:
 	$(GO) vet ./...
@@ -20,6 +23,10 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./policy
+
+e2e:
+	test/cluster/build.sh >/dev/null
+	$(GO) test -tags e2e -count=1 -timeout 40m ./test/e2e/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

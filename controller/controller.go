@@ -72,9 +72,17 @@ type Controller struct {
 	last    PassResult
 }
 
+// Backfiller reads a target's metrics over a past range, to give algorithms that look back (predictive) their
+// history when the controller starts leading.
+type Backfiller interface {
+	Record(ctx context.Context, p *policy.Policy, start, end time.Time, step time.Duration) (*metrics.Recording, error)
+}
+
 // target is the controller's memory of one target.
 type target struct {
 	hist     policy.History
+	past     [][]policy.Sample // earlier readings, for algorithms that look back
+	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	lastEval time.Time
 	pinned   bool // the pin was applied
 }
@@ -232,9 +240,12 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	tg.pinned = false
 
 	tg.lastEval = now
+	c.backfill(ctx, p, tg, now, log)
 	h := tg.hist
+	lookback := p.Lookback()
+	defer func() { tg.past = policy.AppendPast(tg.past, policy.Input{Now: now, Metrics: obs}, lookback) }()
 	for attempt := 0; ; attempt++ {
-		in := policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs}
+		in := policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs, Past: tg.past}
 		cur := w
 		d, nh, err := p.Step(in, h, func(to int32) error { return c.write(ctx, p, cur, to, lead) })
 		out.Decision = &d
@@ -259,6 +270,30 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		out.Scaled = d.Scale() && err == nil
 		return out
 	}
+}
+
+// backfill gives a target whose algorithms look back its past readings from Prometheus, once.
+func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
+	lookback := p.Lookback()
+	bf, ok := c.source.(Backfiller)
+	if tg.filled || lookback <= 0 || !ok {
+		return
+	}
+	tg.filled = true
+	rec, err := bf.Record(ctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
+	if err != nil {
+		log.Warn("no history from Prometheus: algorithms that look back start empty", zap.Duration("lookback", lookback), zap.Error(err))
+		return
+	}
+	past := make([][]policy.Sample, len(p.Metrics))
+	for j, m := range p.Metrics {
+		k := rec.Lookup(m.Name)
+		for i, t := range rec.Times {
+			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i]})
+		}
+	}
+	tg.past = past
+	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback))
 }
 
 // write applies a replica count unless in dry-run or without leadership.

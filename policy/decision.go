@@ -11,6 +11,47 @@ type Input struct {
 	Current int32         // the scale subresource's spec.replicas
 	Ready   int32         // pods ready to serve
 	Metrics []Observation // one per policy metric, in the policy's order
+	// Past holds, per metric, the earlier readings, oldest first, all before Now, reaching back Policy.Lookback
+	// at most (invalid readings are NaN). Algorithms that look back (burst, queue, predictive) read it; the caller
+	// keeps it with AppendPast. It may be shorter than asked, right after a start.
+	Past [][]Sample
+}
+
+// Sample is one past reading of a metric; NaN when it was invalid.
+type Sample struct {
+	Time  time.Time
+	Value float64
+}
+
+// AppendPast returns past with in's readings added and what is older than lookback before in.Now dropped. It
+// is how the controller and the simulator keep Input.Past; it reuses past's storage, so the caller must own it.
+func AppendPast(past [][]Sample, in Input, lookback time.Duration) [][]Sample {
+	if lookback <= 0 {
+		return past
+	}
+	if len(past) < len(in.Metrics) {
+		past = append(past, make([][]Sample, len(in.Metrics)-len(past))...)
+	}
+	cut := in.Now.Add(-lookback)
+	for i, o := range in.Metrics {
+		v := o.Value
+		if ok, _ := o.usable(); !ok {
+			v = math.NaN()
+		}
+		s := past[i]
+		k := 0
+		for k < len(s) && !s[k].Time.After(cut) {
+			k++
+		}
+		if k > 0 && k > len(s)/2 {
+			// Slide the window back to the start of the array now and then, so that it never grows.
+			s = append(s[:0], s[k:]...)
+		} else {
+			s = s[k:]
+		}
+		past[i] = append(s, Sample{Time: in.Now, Value: v})
+	}
+	return past
 }
 
 // Observation is one metric's reading. Its zero value is invalid, so that a reading that never arrived can never
@@ -131,6 +172,7 @@ type History struct {
 	Recs     []Rec     // raw recommendations within the longest stabilization window
 	Events   []Event   // scale events within the longest rate-limit period
 	Failures int       // consecutive evaluations with an invalid metric
+	State    [][]float64 // what each algorithm (in policy order) keeps between evaluations; small
 }
 
 // Rec is one raw recommendation.

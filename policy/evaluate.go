@@ -41,10 +41,21 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 
 	c := Context{Policy: p, Input: &in, History: &h}
 	d.Proposals = make([]Proposal, 0, len(p.Metrics)*len(p.Algorithms))
-	for _, a := range p.Algorithms {
-		c.Name = a.Name
+	var state [][]float64
+	for i, a := range p.Algorithms {
+		c.Name, c.State, c.next, c.keep = a.Name, nil, nil, false
+		if i < len(h.State) {
+			c.State = h.State[i]
+		}
 		d.Proposals = a.Impl.Propose(d.Proposals, &c)
+		if c.keep {
+			if state == nil {
+				state = make([][]float64, len(p.Algorithms))
+			}
+			state[i] = c.next
+		}
 	}
+	h.State = state
 	raw, found := int32(0), false
 	for _, pr := range d.Proposals {
 		if pr.Valid && (!found || pr.Replicas > raw) {
@@ -126,7 +137,7 @@ func (p *Policy) advance(h History, now time.Time, cur int32) History {
 	}
 	b := &p.Behavior
 	keep := max(b.Up.Window, b.Down.Window)
-	out := History{Start: h.Start, Last: h.Last, Failures: h.Failures}
+	out := History{Start: h.Start, Last: h.Last, Failures: h.Failures, State: h.State}
 	out.Recs = make([]Rec, 0, len(h.Recs)+1)
 	for _, r := range h.Recs {
 		if !r.Time.Before(now.Add(-keep)) {

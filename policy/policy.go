@@ -196,6 +196,17 @@ func validName(s string) bool {
 	return true
 }
 
+// Lookback is how far back the policy's algorithms read past readings (0: they read none).
+func (p *Policy) Lookback() time.Duration {
+	var l time.Duration
+	for _, a := range p.Algorithms {
+		if lb, ok := a.Impl.(Lookbacker); ok {
+			l = max(l, lb.Lookback())
+		}
+	}
+	return l
+}
+
 // Lookup returns the index of the metric with the given name, or -1.
 func (p *Policy) Lookup(name string) int {
 	return slices.IndexFunc(p.Metrics, func(m Metric) bool { return m.Name == name })

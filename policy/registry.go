@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Algorithm proposes replica counts. It holds only configuration: everything that changes between evaluations
@@ -20,6 +21,17 @@ type Context struct {
 	Input   *Input
 	History *History // read only
 	Name    string   // the algorithm's registered name, for its proposals
+	State   []float64 // what this algorithm kept at the last evaluation (nil at first); read only
+	next    []float64
+	keep    bool
+}
+
+// Keep sets what this algorithm keeps for its next evaluation. An algorithm that does not call it keeps nothing.
+func (c *Context) Keep(state []float64) { c.next, c.keep = state, true }
+
+// Lookbacker is an algorithm that reads past readings (Input.Past) as far back as Lookback.
+type Lookbacker interface {
+	Lookback() time.Duration
 }
 
 // Problems collects validation problems of an algorithm's arguments, with paths relative to the arguments.

@@ -232,6 +232,8 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	}
 
 	var h policy.History
+	var past [][]policy.Sample
+	lookback := p.Lookback()
 	obs := make([]policy.Observation, len(p.Metrics))
 	s := &run.Summary
 	b := &run.Bound
@@ -263,10 +265,11 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			}
 		}
 		cur := pd.spec
-		in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs}
+		in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs, Past: past}
 		var d policy.Decision
 		pd.now = t
 		d, h, _ = p.Step(in, h, scale)
+		past = policy.AppendPast(past, in, lookback)
 		pd.advance(t)
 
 		s.ReplicaSeconds += float64(pd.spec) * secs

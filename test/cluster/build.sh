@@ -58,16 +58,26 @@ fi
 if [ ! -x "$kwokdir/kwok" ]; then
   start=$(date +%s)
   log "building kwok $KWOK_VERSION into $kwokdir"
-  mkdir -p "$kwokdir.tmp"
+  rm -rf "$kwokdir.tmp" && mkdir -p "$kwokdir.tmp"
   GOBIN="$kwokdir.tmp" CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  rm -rf "$kwokdir" && mv "$kwokdir.tmp" "$kwokdir"
+  log "kwok built in $(( $(date +%s) - start )) s"
+fi
+
+# kwok needs Stage objects to move nodes and pods through their lifecycle: the module's "fast" stages, plus the
+# lease heartbeat (used with kwok --node-lease-duration-seconds) without which kube-controller-manager marks the
+# node NotReady after its grace period (about 40 s) and the pods on it unready. Regenerated when an older cache
+# lacks the heartbeat.
+if ! grep -q 'name: node-heartbeat-with-lease' "$kwokdir/stages.yaml" 2>/dev/null; then
   src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  # kwok needs Stage objects to move nodes and pods through their lifecycle: the module's "fast" stages.
-  for f in "$src"/kustomize/stage/node/fast/*.yaml "$src"/kustomize/stage/pod/fast/*.yaml; do
+  [ -n "$src" ] || { log "cannot locate sigs.k8s.io/kwok@$KWOK_VERSION in the module cache"; exit 1; }
+  for f in "$src"/kustomize/stage/node/fast/*.yaml "$src"/kustomize/stage/node/heartbeat-with-lease/*.yaml \
+    "$src"/kustomize/stage/pod/fast/*.yaml; do
     case "$f" in */kustomization.yaml) continue ;; esac
     echo "---"
     cat "$f"
-  done >"$kwokdir.tmp/stages.yaml"
-  rm -rf "$kwokdir" && mv "$kwokdir.tmp" "$kwokdir"
-  log "kwok built in $(( $(date +%s) - start )) s"
+  done >"$kwokdir/stages.yaml.tmp"
+  mv "$kwokdir/stages.yaml.tmp" "$kwokdir/stages.yaml"
+  log "wrote kwok stages to $kwokdir/stages.yaml"
 fi
 echo "$bin $kwokdir"
