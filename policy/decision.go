@@ -167,11 +167,11 @@ func (d *Decision) change(s Stage, to int32, r Reason) {
 
 // History is what a policy remembers between evaluations. It is small, copied by Evaluate, and never shared.
 type History struct {
-	Start    time.Time // first evaluation; zero for a fresh history
-	Last     time.Time // last scale event
-	Recs     []Rec     // raw recommendations within the longest stabilization window
-	Events   []Event   // scale events within the longest rate-limit period
-	Failures int       // consecutive evaluations with an invalid metric
+	Start    time.Time   // first evaluation; zero for a fresh history
+	Last     time.Time   // last scale event
+	Recs     []Rec       // raw recommendations within the longest stabilization window
+	Events   []Event     // scale events within the longest rate-limit period
+	Failures int         // consecutive evaluations with an invalid metric
 	State    [][]float64 // what each algorithm (in policy order) keeps between evaluations; small
 }
 

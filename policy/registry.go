@@ -19,8 +19,8 @@ type Algorithm interface {
 type Context struct {
 	Policy  *Policy
 	Input   *Input
-	History *History // read only
-	Name    string   // the algorithm's registered name, for its proposals
+	History *History  // read only
+	Name    string    // the algorithm's registered name, for its proposals
 	State   []float64 // what this algorithm kept at the last evaluation (nil at first); read only
 	next    []float64
 	keep    bool

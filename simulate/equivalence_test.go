@@ -46,8 +46,10 @@ func (r *replayed) Workload(policy.Target) (controller.Workload, error) {
 func (r *replayed) Fresh(context.Context, policy.Target) (controller.Workload, error) {
 	return r.Workload(policy.Target{})
 }
-func (r *replayed) Scale(context.Context, policy.Target, controller.Workload, int32) error { return nil }
-func (r *replayed) Event(policy.Target, bool, string, string)                              {}
+func (r *replayed) Scale(context.Context, policy.Target, controller.Workload, int32) error {
+	return nil
+}
+func (r *replayed) Event(policy.Target, bool, string, string) {}
 
 // The controller's decision path and the simulator's are one: fed the inputs a simulation's policy saw, the
 // controller's passes make exactly the decisions the simulation made, step by step, for both algorithms,
