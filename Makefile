@@ -31,8 +31,11 @@ e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# podpilot live on a local control plane with Prometheus and a synthetic burst; Ctrl-C (or DURATION=5m) stops it.
+DURATION ?= 0
 demo:
-	@echo "make demo: not built yet (the local control-plane harness is issue 5)" >&2; exit 2
+	@test/cluster/deps.sh
+	@$(GO) test -tags demo -count=1 -run '^TestDemo$$' -v -timeout 0 ./test/demo -args -duration=$(DURATION) | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$$' -e '^ok '
 
 clean:
 	rm -rf bin

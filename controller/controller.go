@@ -80,11 +80,13 @@ type Backfiller interface {
 
 // target is the controller's memory of one target.
 type target struct {
+	policy   *policy.Policy // the policy the memory below was built under
 	hist     policy.History
 	past     [][]policy.Sample // earlier readings, for algorithms that look back
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	lastEval time.Time
 	pinned   bool // the pin was applied
+	last     Outcome
 }
 
 // New returns a controller. m may be nil (no metrics).
@@ -158,6 +160,13 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 			tg = &target{}
 			c.targets[key] = tg
 		}
+		if tg.policy != nil && tg.policy != p {
+			// A reloaded policy keeps the recommendations and scale events (its windows and rate limits still
+			// apply to them) but not what its algorithms kept, which a changed list could misread, nor the past
+			// readings of metrics that may have changed.
+			tg.hist.State, tg.past, tg.filled = nil, nil, false
+		}
+		tg.policy = p
 		// A target is due when its interval has passed, within half a pass of slack.
 		if tg.lastEval.IsZero() || now.Sub(tg.lastEval) >= p.Interval-c.opts.Interval/2 {
 			due = append(due, p)
@@ -179,13 +188,63 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 		if i < len(fetched.Obs) {
 			obs = fetched.Obs[i]
 		}
-		res.Outcomes = append(res.Outcomes, c.target(ctx, p, obs, now, lead))
+		out := c.target(ctx, p, obs, now, lead)
+		c.targets[p.Target.String()].last = out
+		res.Outcomes = append(res.Outcomes, out)
 	}
 	sort.SliceStable(res.Outcomes, func(i, j int) bool { return res.Outcomes[i].Target < res.Outcomes[j].Target })
 	res.Duration = c.clock.Since(now)
 	c.m.pass(res)
 	c.last = res
 	return res
+}
+
+// Seen is a target's latest outcome as /decisions shows it.
+type Seen struct {
+	Target  string              `json:"target"`
+	Time    time.Time           `json:"time"`
+	Skipped string              `json:"skipped,omitempty"`
+	Error   string              `json:"error,omitempty"`
+	Current int32               `json:"current"`
+	Ready   int32               `json:"ready"`
+	Raw     int32               `json:"raw"`
+	Desired int32               `json:"desired"`
+	Reason  policy.Reason       `json:"reason,omitempty"`
+	Stage   policy.Stage        `json:"stage,omitempty"`
+	Winner  string              `json:"winner,omitempty"`
+	Metrics map[string]*float64 `json:"metrics,omitempty"` // null: invalid
+	Scaled  bool                `json:"scaled"`
+}
+
+// Decisions returns every target's latest outcome, by target.
+func (c *Controller) Decisions() []Seen {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Seen, 0, len(c.targets))
+	for key, tg := range c.targets {
+		o := tg.last
+		s := Seen{Target: key, Time: tg.lastEval, Skipped: o.Skipped, Scaled: o.Scaled}
+		if o.Err != nil {
+			s.Error = o.Err.Error()
+		}
+		if d := o.Decision; d != nil {
+			s.Current, s.Ready, s.Raw, s.Desired, s.Reason, s.Stage, s.Winner = d.Current, d.Ready, d.Raw, d.Desired, d.Reason, d.Stage, d.Winner
+			s.Metrics = map[string]*float64{}
+			for _, pr := range d.Proposals {
+				if _, dup := s.Metrics[pr.Metric]; pr.Metric == "" || dup {
+					continue
+				}
+				s.Metrics[pr.Metric] = nil
+				if pr.Valid {
+					v := pr.Value
+					s.Metrics[pr.Metric] = &v
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out
 }
 
 // Last returns the latest pass's result.
@@ -314,6 +373,7 @@ func (c *Controller) write(ctx context.Context, p *policy.Policy, w Workload, to
 func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision, obs []policy.Observation, err error) {
 	key := p.Target.String()
 	c.m.decision(key, d)
+	c.m.forecast(key, d)
 	var bad []string
 	for i, o := range obs {
 		if !o.Valid && i < len(p.Metrics) {

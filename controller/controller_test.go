@@ -457,3 +457,25 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry run outcome = %+v; want a decision for 8, not applied", res.Outcomes[0])
 	}
 }
+
+// A reloaded policy keeps its target's recommendations (the windows still hold) but drops algorithm state.
+func TestReloadKeepsWindowsDropsState(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 1m", 1))
+	f.store.Reload()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))})
+	f.ctl.Pass(context.Background(), always)
+	tg := f.ctl.targets["shop/web"]
+	tg.hist.State = [][]float64{{42}}
+	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 1m", 1)+"# edited\n")
+	f.store.Reload()
+	f.clock.Step(15 * time.Second)
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
+	f.ctl.Pass(context.Background(), always)
+	if tg.hist.State != nil || len(tg.hist.Recs) < 2 {
+		t.Errorf("after a reload: state %v, %d recommendations; want no state and the window's recommendations kept", tg.hist.State, len(tg.hist.Recs))
+	}
+	if p := f.patches(); len(p) != 0 {
+		t.Errorf("patches %v: the fresh-start window must still hold after a reload", p)
+	}
+}

@@ -13,10 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/leaderelection"
+
+	"github.com/podpilot/podpilot/policy"
 )
 
 var fastLease = LeaderConfig{Enabled: true, Namespace: "podpilot", Name: "podpilot",
@@ -120,6 +123,7 @@ func TestElectHandover(t *testing.T) {
 		t.Errorf("b took over in %s; want within the lease duration %s", took, fastLease.LeaseDuration)
 	}
 	// No write of a's after b's first.
+	waitFor(t, 5*time.Second, "b's first write", func() bool { return strings.Contains(strings.Join(w.all(), ""), "b") })
 	log := w.all()
 	firstB := strings.Index(strings.Join(log, ""), "b")
 	if firstB < 0 || strings.Contains(strings.Join(log, "")[firstB:], "a") {
@@ -171,7 +175,8 @@ func TestHandler(t *testing.T) {
 	m.Leading(true)
 	store := NewStore([]string{t.TempDir()}, nil, zap.NewNop(), m)
 	synced := false
-	h := Handler(reg, func() error { return nil }, Ready(store, func() bool { return synced }))
+	h := Handler(reg, func() error { return nil }, Ready(store, func() bool { return synced }),
+		func() []Seen { return []Seen{{Target: "shop/web", Desired: 3, Reason: policy.ScaleUpLimit}} })
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -194,11 +199,38 @@ func TestHandler(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "podpilot_leader 1") {
 		t.Errorf("/metrics = %d, lacks podpilot_leader 1", code)
 	}
+	if code, body := get("/decisions"); code != 200 || !strings.Contains(body, `"target": "shop/web"`) || !strings.Contains(body, `"reason": "ScaleUpLimit"`) {
+		t.Errorf("/decisions = %d %s", code, body)
+	}
 	// The watchdog fails /healthz when the leader stopped renewing.
-	h = Handler(reg, func() error { return leaderelection.NewLeaderHealthzAdaptor(time.Second).Check(nil) }, nil)
+	h = Handler(reg, func() error { return leaderelection.NewLeaderHealthzAdaptor(time.Second).Check(nil) }, nil, nil)
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz without an elector = %d; want 200", code)
 	}
 }
 
-var metav1Get = metav1GetOptions()
+var metav1Get = metav1.GetOptions{}
+
+// A leader frozen past its lease, whose elector still believes its cached record, must not write once another
+// replica holds the Lease: lead() reads the Lease itself.
+func TestHoldsReadsTheLease(t *testing.T) {
+	client := fake.NewClientset()
+	now := metav1.NewMicroTime(time.Now())
+	b := "b"
+	client.CoordinationV1().Leases("podpilot").Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "podpilot", Name: "podpilot"},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &b, RenewTime: &now}}, metav1.CreateOptions{})
+	if holds(context.Background(), client, fastLease, "a") {
+		t.Errorf("a holds a lease held by b")
+	}
+	if !holds(context.Background(), client, fastLease, "b") {
+		t.Errorf("b does not hold its own fresh lease")
+	}
+	old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
+	l, _ := client.CoordinationV1().Leases("podpilot").Get(context.Background(), "podpilot", metav1.GetOptions{})
+	l.Spec.RenewTime = &old
+	client.CoordinationV1().Leases("podpilot").Update(context.Background(), l, metav1.UpdateOptions{})
+	if holds(context.Background(), client, fastLease, "b") {
+		t.Errorf("b holds a lease that expired a minute ago")
+	}
+}

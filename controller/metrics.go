@@ -19,6 +19,7 @@ type Metrics struct {
 	leader           prometheus.Gauge
 	policyCount      prometheus.Gauge
 	reloadErrors     *prometheus.CounterVec
+	forecastError    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not registered).
@@ -38,10 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		leader:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "podpilot_leader", Help: "1 while this replica holds the lease."}),
 		policyCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "podpilot_policies", Help: "Policies in force."}),
 		reloadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "podpilot_policy_reload_errors_total", Help: "Policy files rejected on load or reload."}, []string{"file"}),
+		forecastError: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "podpilot_forecast_error",
+			Help: "Recent relative error of the predictive algorithm's forecasts, per metric (0 until known)."}, append(tl, "metric")),
 	}
 	if reg != nil {
 		reg.MustRegister(m.desired, m.current, m.decisions, m.scales, m.invalids, m.targetErrors, m.conflicts, m.passDuration,
-			m.queries, m.leader, m.policyCount, m.reloadErrors)
+			m.queries, m.leader, m.policyCount, m.reloadErrors, m.forecastError)
 	}
 	return m
 }
@@ -60,6 +63,21 @@ func (m *Metrics) decision(key string, d policy.Decision) {
 	m.desired.WithLabelValues(ns, n).Set(float64(d.Desired))
 	m.current.WithLabelValues(ns, n).Set(float64(d.Current))
 	m.decisions.WithLabelValues(ns, n, string(d.Reason)).Inc()
+}
+
+// forecast sets the forecast error of every metric the predictive algorithm forecast in d, and drops the
+// gauge of a metric it could not forecast this time.
+func (m *Metrics) forecast(key string, d policy.Decision) {
+	ns, n := split(key)
+	for _, pr := range d.Proposals {
+		switch {
+		case pr.Algorithm != "predictive" || pr.Metric == "":
+		case pr.Forecast > 0 || pr.ForecastError > 0:
+			m.forecastError.WithLabelValues(ns, n, pr.Metric).Set(pr.ForecastError)
+		default:
+			m.forecastError.DeleteLabelValues(ns, n, pr.Metric)
+		}
+	}
 }
 
 func (m *Metrics) scaled(key string, d policy.Decision) {
@@ -96,6 +114,7 @@ func (m *Metrics) forget(key string) {
 	ns, n := split(key)
 	m.desired.DeleteLabelValues(ns, n)
 	m.current.DeleteLabelValues(ns, n)
+	m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
 }
 
 // Leading sets the leader gauge.

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves /healthz (live: the leader-election watchdog), /readyz (configuration loaded, clients ready) and
-// /metrics.
-func Handler(reg prometheus.Gatherer, healthz, readyz func() error) http.Handler {
+// Handler serves /healthz (live: the leader-election watchdog), /readyz (configuration loaded, clients ready),
+// /metrics, and /decisions (every target's latest decision, as JSON) when decisions is not nil.
+func Handler(reg prometheus.Gatherer, healthz, readyz func() error, decisions func() []Seen) http.Handler {
 	mux := http.NewServeMux()
 	check := func(f func() error) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
@@ -30,6 +31,14 @@ func Handler(reg prometheus.Gatherer, healthz, readyz func() error) http.Handler
 	mux.Handle("/healthz", check(healthz))
 	mux.Handle("/readyz", check(readyz))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if decisions != nil {
+		mux.HandleFunc("/decisions", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			enc.Encode(decisions())
+		})
+	}
 	return mux
 }
 

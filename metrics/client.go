@@ -136,7 +136,7 @@ func (c *Client) instant(ctx context.Context, query string, at time.Time) (model
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	val, warns, _, err := c.api.Query(qctx, query, at, v1.WithTimeout(c.timeout))
+	val, warns, _, err := c.api.Query(qctx, query, at, v1.WithTimeout(serverTimeout(c.timeout)))
 	var vec model.Vector
 	if err == nil {
 		var ok bool
@@ -148,6 +148,16 @@ func (c *Client) instant(ctx context.Context, query string, at time.Time) (model
 	}
 	c.observe(start, err)
 	return vec, warns, err
+}
+
+// serverTimeout is the evaluation timeout sent to Prometheus. client_golang formats it with Go's
+// Duration.String, and Prometheus refuses a fraction in that form ("1.5s"): round up to whole seconds (or
+// milliseconds below a second), which print in a form Prometheus parses. The client's own deadline stays exact.
+func serverTimeout(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return (d + time.Second - 1).Truncate(time.Second)
+	}
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
 }
 
 // failure says why a query failed: a timeout, the caller giving up, or the error itself.
@@ -225,7 +235,7 @@ func (c *Client) rangeOnce(ctx context.Context, query string, r v1.Range) (model
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(c.timeout))
+	val, _, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(serverTimeout(c.timeout)))
 	var m model.Matrix
 	if err == nil {
 		var ok bool

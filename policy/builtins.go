@@ -6,5 +6,9 @@ func builtins() []Registration {
 	return []Registration{
 		hpaRegistration(),
 		trackingRegistration(),
+		queueRegistration(),
+		burstRegistration(),
+		predictiveRegistration(),
+		scheduleRegistration(),
 	}
 }

@@ -89,6 +89,10 @@ type Proposal struct {
 	Replicas  int32   // the proposal; meaningful only when Valid
 	Valid     bool
 	Note      string // why the proposal is invalid, or "within tolerance"
+	// Forecast is the metric's value forecast for when pods started now are ready (predictive; 0 when none).
+	Forecast float64
+	// ForecastError is the recent relative error of those forecasts (predictive; 0 when unknown).
+	ForecastError float64
 }
 
 // label names the proposal as Decision.Winner does: "algorithm/metric", or the algorithm alone.

@@ -74,8 +74,11 @@ func (d *decoder) fieldf(path, format string, args ...any) {
 }
 
 func join(path, field string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return field
+	case field == "":
+		return path
 	}
 	return path + "." + field
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -71,26 +72,43 @@ func TestHistoryBounded(t *testing.T) {
 	}
 }
 
-// fuzzPolicy builds a policy from fuzz bytes: either algorithm, legacy or not, any bounds, windows, cooldowns,
-// tolerances and rate policies the loader accepts.
+// fuzzPolicy builds a policy from fuzz bytes: any registered algorithm, or two of them, with their default
+// arguments or others their checks accept, legacy or not, any bounds, windows, cooldowns, tolerances and rate
+// policies the loader accepts, and a queue metric with a drain time so that queue is valid.
 func fuzzPolicy(b []byte) *Policy {
 	r := byteReader(b)
 	reg := Builtin()
-	name := []string{"hpa", "target-tracking"}[r.n(2)]
-	g, _ := reg.Lookup(name)
-	args := g.newArgs()
+	names := reg.Names()
+	chosen := []string{names[r.n(len(names))]}
+	if second := names[r.n(len(names))]; r.n(2) == 0 && second != chosen[0] {
+		chosen = append(chosen, second)
+	}
 	p := &Policy{Target: Target{Namespace: "n", Name: "w", Kind: "Deployment"}, Interval: 15 * time.Second}
 	p.MaxReplicas = 1 + int32(r.n(200))
 	p.MinReplicas = int32(r.n(int(p.MaxReplicas) + 1))
+	queue := Metric{Name: "queue", Kind: Queue, DrainTime: time.Duration(1+r.n(40)) * 15 * time.Second, RatePerReplica: 0.5 + float64(r.n(100))}
+	if r.n(2) == 0 {
+		queue.PerReplica = float64(1 + r.n(100))
+	}
 	p.Metrics = []Metric{
 		{Name: "cpu", Kind: CPU, Utilization: float64(1 + r.n(150))},
 		{Name: "qps", Kind: QPS, PerReplica: float64(1 + r.n(100))},
-		{Name: "queue", Kind: Queue, PerReplica: float64(1 + r.n(100))},
+		queue,
 		{Name: "total", Kind: PromQL, Total: float64(1 + r.n(1000))},
 	}
-	p.Behavior = g.behavior(args)
+	var regs []Registration
+	var args []any
+	for _, name := range chosen {
+		g, _ := reg.Lookup(name)
+		regs, args = append(regs, g), append(args, fuzzArgs(g.newArgs(), p, &r))
+	}
+	g := regs[0]
+	p.Behavior = g.behavior(args[0])
 	p.Behavior.Legacy = g.legacy && r.n(2) == 0
 	for _, rules := range []*Rules{&p.Behavior.Up, &p.Behavior.Down} {
+		if r.n(4) == 0 {
+			continue // the algorithm's defaults
+		}
 		rules.Window = time.Duration(r.n(40)) * 15 * time.Second
 		rules.Cooldown = time.Duration(r.n(30)) * 15 * time.Second
 		rules.Tolerance = float64(r.n(50)) / 100
@@ -106,8 +124,56 @@ func fuzzPolicy(b []byte) *Policy {
 	} else {
 		p.Missing = Missing{Action: Hold, After: 3}
 	}
-	p.Algorithms = []Algo{{Name: name, Impl: g.build(args, p)}}
+	for i, g := range regs {
+		var pr Problems
+		g.check(args[i], p, &pr)
+		if len(pr.list) > 0 {
+			panic(fmt.Sprintf("fuzzPolicy: %s args %+v refused: %v", g.Name, args[i], pr.list))
+		}
+		p.Algorithms = append(p.Algorithms, Algo{Name: g.Name, Impl: g.build(args[i], p)})
+	}
 	return p
+}
+
+// fuzzArgs keeps an algorithm's default arguments or picks others its check accepts.
+func fuzzArgs(args any, p *Policy, r *byteReader) any {
+	if r.n(2) == 0 {
+		if s, ok := args.(*scheduleArgs); ok { // no default windows
+			s.Windows = []scheduleWindow{{Days: "Mon-Fri", Start: "12:00", End: "13:00", Replicas: &p.MaxReplicas}}
+		}
+		return args
+	}
+	pick := func(ds ...time.Duration) time.Duration { return ds[r.n(len(ds))] }
+	switch a := args.(type) {
+	case *trackingArgs:
+		a.Headroom = float64(r.n(10)) / 10
+	case *hpaArgs:
+		a.Tolerance, a.DownscaleStabilization = float64(r.n(100))/100, pick(0, time.Minute, 5*time.Minute)
+	case *queueArgs:
+		a.Idle, a.Activation = pick(0, 15*time.Second, time.Minute, 5*time.Minute), []float64{0.5, 1, 10}[r.n(3)]
+		a.RateWindow = pick(15*time.Second, time.Minute, 5*time.Minute)
+	case *burstArgs:
+		a.StableWindow = pick(15*time.Second, time.Minute, 5*time.Minute)
+		a.PanicWindow = min(a.StableWindow, pick(time.Second, 15*time.Second, 30*time.Second, time.Minute))
+		a.PanicThreshold = []float64{1.1, 2, 10}[r.n(3)]
+	case *predictiveArgs:
+		a.Startup, a.Window = pick(0, time.Minute, 5*time.Minute), pick(time.Minute, 15*time.Minute)
+		a.Season, a.Weekly = pick(0, time.Hour, 24*time.Hour), r.n(4) == 0
+		a.MaxError = []float64{0.05, 0.3, 5}[r.n(3)]
+	case *scheduleArgs:
+		a.Timezone = []string{"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"}[r.n(4)]
+		for range 1 + r.n(3) {
+			clock := func() string { return fmt.Sprintf("%02d:%02d", r.n(24), 15*r.n(4)) }
+			w := scheduleWindow{Days: []string{"*", "Mon-Fri", "Sat,Sun", "Fri-Mon", "Wed"}[r.n(5)], Start: clock(), End: clock()}
+			if w.Start == w.End {
+				w.End = "24:00"
+			}
+			n := p.MinReplicas + int32(r.n(int(p.MaxReplicas-p.MinReplicas)+1))
+			w.Replicas = &n
+			a.Windows = append(a.Windows, w)
+		}
+	}
+	return args
 }
 
 type byteReader []byte
@@ -121,17 +187,48 @@ func (r *byteReader) n(k int) int {
 	return v % k
 }
 
-// FuzzEvaluate checks the invariants of every evaluation over a random walk: never a panic, never NaN, always
-// within [min, max] (or left alone at zero, as HPA does), and never a scale-down while a metric is invalid.
+// FuzzEvaluate checks the invariants of every evaluation over a random walk that keeps Input.Past as the
+// controller does: never a panic, never NaN or ±Inf, always within [min, max] (or left alone at zero, as HPA
+// does), never a scale-down while a metric is invalid, never against the raw recommendation (but HPA's legacy
+// path and the fallback), and the same answer twice.
 func FuzzEvaluate(f *testing.F) {
 	f.Add([]byte{0, 10, 2, 50, 20, 30, 100, 1, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []byte{5, 5, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add([]byte{1, 100, 0, 30, 2, 9, 9, 9}, []byte{0, 0, 255, 255, 255, 255, 0, 1})
+	// Each algorithm (in name order) alone and with the next one, with default and other arguments.
+	walk := make([]byte, 120)
+	for i := range walk {
+		walk[i] = byte(i * 37)
+	}
+	// predictive with a 1h season, after a backfill of its whole lookback.
+	f.Add([]byte{2, 0, 1, 80, 2, 9, 9, 9, 4, 1, 3, 1, 0, 1, 1, 1, 0, 2, 1, 0, 1, 2, 3}, append([]byte{10, 0, 100, 200, 20, 1}, walk...))
+	for k := range byte(6) {
+		f.Add([]byte{k, k + 1, 0, 40, 0, 7, 3, 20, 9, 60, 50, 200, 1, 5, 3, 2, 1, 0, 2, 1}, walk)
+		f.Add([]byte{k, 0, 1, 80, 2, 9, 9, 9, 4, 1, 3, 0, 2, 1, 1, 2, 0, 1, 3, 2, 1}, walk)
+	}
 	f.Fuzz(func(t *testing.T, pol, walkBytes []byte) {
 		p := fuzzPolicy(pol)
 		r := byteReader(walkBytes)
 		h := History{}
 		cur := int32(r.n(250))
 		now := t0
+		lookback := p.Lookback()
+		var past [][]Sample
+		if lookback > 0 && r.n(3) == 0 {
+			// A backfill, as the controller's: readings every interval over the lookback (its last 2h at most),
+			// in a pattern, some of them invalid.
+			past = make([][]Sample, len(p.Metrics))
+			span := min(lookback, 2*time.Hour)
+			base, amp, period, nan := float64(r.n(256)), float64(r.n(256)), 1+r.n(200), r.n(2) == 0
+			for i := range past {
+				for k := range int(span / p.Interval) {
+					v := base + amp*float64((k*(i+1))%period)/float64(period)
+					if nan && k%13 == 5 {
+						v = math.NaN()
+					}
+					past[i] = append(past[i], Sample{Time: now.Add(-span + time.Duration(k)*p.Interval), Value: v})
+				}
+			}
+		}
 		for step := 0; len(r) > 0 && step < 200; step++ {
 			now = now.Add(time.Duration(1+r.n(60)) * time.Second)
 			ready := int32(r.n(int(cur) + 3)) // may exceed cur during a rollout
@@ -144,6 +241,8 @@ func FuzzEvaluate(f *testing.F) {
 					vals[i] = Observation{Value: math.NaN(), Valid: true}
 				case 2:
 					vals[i] = Observation{Value: math.Inf(1), Valid: true}
+				case 3:
+					vals[i] = Observation{Value: 0, Valid: true}
 				default:
 					vals[i] = Observation{Value: float64(binary.LittleEndian.Uint16([]byte{byte(r.n(256)), byte(r.n(256))})) / 7, Valid: true}
 				}
@@ -154,8 +253,11 @@ func FuzzEvaluate(f *testing.F) {
 					anyBad = true
 				}
 			}
-			in := Input{Now: now, Current: cur, Ready: ready, Metrics: vals}
+			in := Input{Now: now, Current: cur, Ready: ready, Metrics: vals, Past: past}
 			d, nh := p.Evaluate(in, h)
+			if d2, nh2 := p.Evaluate(in, h); !reflect.DeepEqual(d, d2) || !reflect.DeepEqual(nh, nh2) {
+				t.Fatalf("step %d: a second evaluation differs:\n%s\n%s", step, cmp.Diff(d, d2), cmp.Diff(nh, nh2))
+			}
 			if d.Reason == ScalingDisabled {
 				if d.Desired != cur || cur != 0 {
 					t.Fatalf("disabled but moved %d -> %d", cur, d.Desired)
@@ -173,14 +275,20 @@ func FuzzEvaluate(f *testing.F) {
 				}
 			}
 			for _, pr := range d.Proposals {
-				if math.IsNaN(pr.Ratio) || math.IsInf(pr.Ratio, 0) || math.IsNaN(pr.Value) || math.IsInf(pr.Value, 0) {
-					t.Fatalf("step %d: proposal with a non-finite number: %+v", step, pr)
+				for _, x := range []float64{pr.Ratio, pr.Value, pr.Target, pr.Forecast, pr.ForecastError} {
+					if math.IsNaN(x) || math.IsInf(x, 0) {
+						t.Fatalf("step %d: proposal with a non-finite number: %+v", step, pr)
+					}
+				}
+				if pr.Valid && pr.Replicas < 0 {
+					t.Fatalf("step %d: proposal with negative replicas: %+v", step, pr)
 				}
 			}
 			if d.Scale() {
 				nh = nh.Scaled(now, cur, d.Desired)
 			}
 			h = nh
+			past = AppendPast(past, in, lookback)
 			if r.n(10) == 0 {
 				cur = int32(r.n(250)) // someone else scaled it
 			} else {

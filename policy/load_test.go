@@ -45,7 +45,7 @@ func TestLoadBad(t *testing.T) {
 			`testdata/max-too-big.bad.yaml:4:1: maxReplicas: must be at most 10000, got 1000000`,
 		}},
 		{"unknown-algorithm.bad.yaml", []string{
-			`testdata/unknown-algorithm.bad.yaml:6:3: algorithm.name: unknown algorithm "magic" (known: hpa, target-tracking)`,
+			`testdata/unknown-algorithm.bad.yaml:6:3: algorithm.name: unknown algorithm "magic" (known: burst, hpa, predictive, queue, schedule, target-tracking)`,
 		}},
 		{"unknown-kind.bad.yaml", []string{
 			`testdata/unknown-kind.bad.yaml:6:5: metrics[0].kind: unknown metric kind "memory" (known: cpu, qps, queue, promql)`,

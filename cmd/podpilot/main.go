@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	_ "time/tzdata" // time zones for the schedule algorithm: the image is FROM scratch
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

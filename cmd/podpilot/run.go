@@ -210,8 +210,10 @@ func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
 	kube := controller.NewKube(client, scales, 10*time.Minute, log)
 	defer kube.Shutdown()
 
+	clk := clock.RealClock{}
+	ctl := controller.New(controller.Options{Interval: cfg.Interval, DryRun: cfg.DryRun}, log, clk, source, kube, store, m)
 	watchdog := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
-	h := controller.Handler(reg, func() error { return watchdog.Check(nil) }, controller.Ready(store, kube.Synced))
+	h := controller.Handler(reg, func() error { return watchdog.Check(nil) }, controller.Ready(store, kube.Synced), ctl.Decisions)
 	addr, served, err := controller.Serve(ctx, cfg.Listen, h)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -222,9 +224,7 @@ func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
 	if err := kube.Start(ctx); err != nil {
 		return err
 	}
-	clk := clock.RealClock{}
 	go store.Watch(ctx, clk, cfg.Reload)
-	ctl := controller.New(controller.Options{Interval: cfg.Interval, DryRun: cfg.DryRun}, log, clk, source, kube, store, m)
 	work := func(wctx context.Context, lead func() bool) {
 		ctl.Reset() // a new leader starts fresh histories: no scale-down before a full window
 		ctl.Run(wctx, lead)

@@ -25,6 +25,7 @@ var PrometheusBinary = "/usr/bin/prometheus"
 type Prometheus struct {
 	URL string // http://127.0.0.1:PORT
 	*Process
+	args []string
 }
 
 // StartPrometheus starts Prometheus on a free 127.0.0.1 port with a temp TSDB, scraping the given host:port
@@ -50,13 +51,29 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p := &Prometheus{URL: "http://" + addr}
-	p.Process = StartProcess(t, "prometheus", exec.Command(PrometheusBinary,
-		"--config.file="+configPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+addr,
+	p := &Prometheus{URL: "http://" + addr, args: []string{
+		"--config.file=" + configPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "tsdb"),
+		"--web.listen-address=" + addr,
 		"--log.level=info",
-	))
+	}}
+	p.start(t)
+	return p
+}
+
+// Restart stops Prometheus (SIGTERM) and starts it again on the same address with the same data, as after an
+// outage; it returns once it is ready.
+func (p *Prometheus) Restart(t testing.TB) {
+	t.Helper()
+	if err := p.Process.Stop(); err != nil {
+		t.Logf("stopping prometheus: %v", err)
+	}
+	p.start(t)
+}
+
+func (p *Prometheus) start(t testing.TB) {
+	t.Helper()
+	p.Process = StartProcess(t, "prometheus", exec.Command(PrometheusBinary, p.args...))
 	client := &http.Client{Timeout: 2 * time.Second}
 	Eventually(t, time.Minute, "prometheus ready at "+p.URL+"/-/ready", func() (bool, string) {
 		select {
@@ -71,7 +88,6 @@ scrape_configs:
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
 	})
-	return p
 }
 
 // Query runs an instant query at time at (the server's now if at is zero) through the HTTP API and returns the

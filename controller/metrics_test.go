@@ -1,0 +1,57 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+
+	"github.com/podpilot/podpilot/policy"
+)
+
+// The predictive algorithm's forecast error is exported per metric from the decisions report sees; metrics it
+// does not forecast (cpu) get no series, and a target whose policy is gone loses its series.
+func TestForecastErrorGauge(t *testing.T) {
+	p, err := policy.Parse("web.yaml", []byte(`
+target: {namespace: shop, name: web}
+maxReplicas: 50
+algorithm: {name: predictive}
+metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 60}]
+`), policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	c := &Controller{m: NewMetrics(reg)}
+	var h policy.History
+	var past [][]policy.Sample
+	var last policy.Decision
+	now := t0
+	// A steady 100 requests/s, then 200: the linear trend's forecasts made before the step are off by half.
+	for i := range 12 {
+		qps := 100.0
+		if i >= 8 {
+			qps = 200
+		}
+		obs := []policy.Observation{{Value: qps, Valid: true}, {Value: 50, Valid: true}}
+		in := policy.Input{Now: now, Current: 10, Ready: 10, Metrics: obs, Past: past}
+		last, h = p.Evaluate(in, h)
+		c.report(zap.NewNop(), p, last, obs, errDryRun) // no cluster: nothing is written, no Events
+		past = policy.AppendPast(past, in, p.Lookback())
+		now = now.Add(15 * time.Second)
+	}
+	// The last decision's proposals: qps was forecast (and its forecasts were off), cpu is not forecast.
+	qps := last.Proposals[0]
+	if got := testutil.ToFloat64(c.m.forecastError.WithLabelValues("shop", "web", "qps")); qps.ForecastError <= 0 || got != qps.ForecastError {
+		t.Errorf("podpilot_forecast_error{metric=\"qps\"} = %g; want %g (> 0), as the decision says", got, qps.ForecastError)
+	}
+	if n := testutil.CollectAndCount(c.m.forecastError); n != 1 {
+		t.Errorf("%d series; want 1 (qps only)", n)
+	}
+	c.m.forget("shop/web")
+	if n := testutil.CollectAndCount(c.m.forecastError); n != 0 {
+		t.Errorf("after forget: %d series; want 0", n)
+	}
+}

@@ -1,0 +1,307 @@
+package policy
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// queueArgs are queue's arguments.
+type queueArgs struct {
+	// Idle is how long every queue must stay below Activation (empty, with the default) before the target is
+	// scaled to zero. Until then at least one consumer stays.
+	Idle time.Duration `yaml:"idle"`
+	// Activation is the backlog that wakes a target at zero; below it a queue counts as empty.
+	Activation float64 `yaml:"activation"`
+	// RateWindow is how far back the arrival rate is estimated from.
+	RateWindow time.Duration `yaml:"rateWindow"`
+}
+
+// queueRegistration sizes a consumer Deployment so that each queue's backlog drains within its drainTime while
+// messages keep arriving, and takes it to and from zero as KEDA does (keda#2446), on the policy's own queue
+// metrics (those with drainTime and ratePerReplica).
+func queueRegistration() Registration {
+	return Define("queue", "sizes queue consumers so the backlog drains within drainTime; to zero when idle, back on the first message",
+		func() *queueArgs {
+			return &queueArgs{Idle: 5 * time.Minute, Activation: 1, RateWindow: time.Minute}
+		},
+		func(a *queueArgs, p *Policy, pr *Problems) {
+			if a.Idle > maxCooldown {
+				pr.Add("idle", "must be at most %s, got %s", FormatDuration(maxCooldown), FormatDuration(a.Idle))
+			}
+			if a.Activation <= 0 {
+				pr.Add("activation", "must be greater than 0 (the backlog that wakes the target), got %g", a.Activation)
+			}
+			if a.RateWindow < p.Interval || a.RateWindow > maxWindow {
+				pr.Add("rateWindow", "must be between the policy's interval (%s) and %s, got %s",
+					FormatDuration(p.Interval), FormatDuration(maxWindow), FormatDuration(a.RateWindow))
+			}
+			if !hasDrainMetric(p) {
+				pr.Add("", "the queue algorithm needs a queue metric with drainTime and ratePerReplica")
+			}
+		},
+		func(*queueArgs) Behavior { return queueBehavior() },
+		func(a *queueArgs, p *Policy) Algorithm {
+			return queueAlgo{args: *a, rules: newRatioRules(p)}
+		})
+}
+
+func hasDrainMetric(p *Policy) bool {
+	for i := range p.Metrics {
+		if isDrainMetric(&p.Metrics[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDrainMetric(m *Metric) bool { return m.Kind == Queue && m.DrainTime > 0 && m.RatePerReplica > 0 }
+
+// queueBehavior is target-tracking's scale-up, and a scale-down without a window (the drain plan holds the count
+// while a backlog drains; an empty queue holds one consumer until the idle grace ends), a one-minute cooldown and
+// at most -50 % a minute.
+func queueBehavior() Behavior {
+	b := trackingBehavior()
+	b.Down = Rules{Cooldown: time.Minute, Tolerance: 0.1, Select: SelectMax, Policies: []RatePolicy{
+		{Type: Percent, Value: 50, Period: time.Minute},
+	}}
+	return b
+}
+
+type queueAlgo struct {
+	args  queueArgs
+	rules ratioRules
+}
+
+// Lookback covers the arrival-rate window and the idle grace (read once, after a start).
+func (a queueAlgo) Lookback() time.Duration { return max(a.args.Idle, a.args.RateWindow) }
+
+// queueState is how many numbers queue keeps per policy metric:
+//
+//	[0] 1 while the queue is empty, [1, 2] since when (unix seconds, nanoseconds);
+//	[3] 1 when the last reading was good, [4, 5] its time, [6] the backlog, [7] the ready pods then;
+//	[8] the arrival rate estimate (messages per second);
+//	[9] the drain plan's replicas (0: none), [10] 1 once all its pods were ready, [11, 12] since when.
+const queueState = 13
+
+const (
+	noteIdle   = "queue idle: to zero"
+	noteAsleep = "below activation: stays at zero"
+)
+
+// Propose proposes, for each queue metric with a drain time, the replicas that drain the backlog B within
+// drainTime D while messages arrive at rate A, when one replica processes R messages a second:
+//
+//	desired = ceil((B/D + A) / R)
+//
+// A is the backlog's growth plus what the consumers processed: between two evaluations, the pods that were
+// ready at the first one processed R each a second if the queue was not empty at either. Its estimate is a
+// moving average over rateWindow (seeded from the past readings after a start). The count is in spec replicas:
+// pods still starting are part of it, so a backlog that has not yet drained does not add pods on top of those
+// already asked for, and pods do not count as processing before they are ready.
+//
+// The count asked for when a backlog appears is a drain plan: it holds until the queue is empty, or until
+// drainTime has passed since that many pods were ready, unless a larger count is needed. Asking
+// again on the smaller backlog at every evaluation would drain it ever more slowly (to 37 % after drainTime).
+func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
+	p, in := c.Policy, c.Input
+	now, cur := in.Now, in.Current
+	next := make([]float64, queueState*len(p.Metrics))
+	for i := range p.Metrics {
+		m := &p.Metrics[i]
+		if !isDrainMetric(m) {
+			continue
+		}
+		target, _ := m.Target()
+		pr := Proposal{Algorithm: c.Name, Metric: m.Name, Target: target}
+		if i >= len(in.Metrics) {
+			pr.Note = "no reading"
+			dst = append(dst, pr)
+			continue
+		}
+		if ok, why := in.Metrics[i].usable(); !ok {
+			// An outage never counts as idle, and the arrival estimate starts again after it.
+			pr.Note = why
+			dst = append(dst, pr)
+			continue
+		}
+		backlog := in.Metrics[i].Value
+		pr.Value = backlog
+		var past []Sample
+		if i < len(in.Past) {
+			past = in.Past[i]
+		}
+		var st []float64
+		if k := queueState * i; k+queueState <= len(c.State) {
+			st = c.State[k : k+queueState]
+		}
+		nx := next[queueState*i : queueState*(i+1)]
+
+		empty := backlog < a.args.Activation
+		idle := false
+		if empty {
+			since := a.emptySince(st, past, now)
+			idle = now.Sub(since) >= a.args.Idle
+			nx[0], nx[1], nx[2] = 1, float64(since.Unix()), float64(since.Nanosecond())
+		}
+		rate := m.RatePerReplica
+		ready := float64(max(in.Ready, 0))
+		arr := a.arrivals(st, past, now, backlog, ready*rate, rate)
+		if idle {
+			arr = 0
+		}
+		nx[3], nx[4], nx[5], nx[6], nx[7], nx[8] = 1, float64(now.Unix()), float64(now.Nanosecond()), backlog, ready, arr
+
+		need := finite(backlog/m.DrainTime.Seconds() + arr)
+		n := ceil32(need / rate)
+		ratio := need / (rate * float64(max(cur, 1)))
+		if m.PerReplica > 0 {
+			n = max(n, ceil32(backlog/m.PerReplica))
+			ratio = max(ratio, backlog/(m.PerReplica*float64(max(cur, 1))))
+		}
+		pr.Ratio, pr.Valid = finite(ratio), true
+		plan := a.plan(st, nx, now, m.DrainTime, empty, n, p.MaxReplicas, in.Ready)
+		switch {
+		case cur == 0 && empty:
+			n, pr.Note = 0, noteAsleep
+		case cur == 0:
+			n = max(n, 1) // the first messages wake it
+		case idle:
+			n, pr.Note = 0, noteIdle
+		case a.rules.within(ratio) && plan <= cur:
+			n, pr.Note = cur, noteWithin
+		default:
+			n = max(n, plan, 1) // one consumer stays until the queue has been idle long enough
+		}
+		pr.Replicas = n
+		dst = append(dst, pr)
+	}
+	c.Keep(next)
+	return dst
+}
+
+// plan returns the drain plan's count (0 when there is none), keeping it in nx: a plan starts with a backlog,
+// is raised when more is needed, and ends when the queue is empty or drainTime after its pods (at most
+// maxReplicas) were all ready.
+func (a queueAlgo) plan(st, nx []float64, now time.Time, drain time.Duration, empty bool, n, most, ready int32) int32 {
+	if empty {
+		return 0
+	}
+	var plan int32
+	var readyAt time.Time
+	if st != nil && st[9] > 0 {
+		plan = int32(min(st[9], math.MaxInt32))
+		if st[10] == 1 {
+			readyAt = time.Unix(int64(st[11]), int64(st[12]))
+		}
+	}
+	if !readyAt.IsZero() && now.Sub(readyAt) >= drain {
+		plan, readyAt = 0, time.Time{} // drained on plan, or late: plan again on the backlog as it is
+	}
+	if n > plan {
+		plan, readyAt = n, time.Time{}
+	}
+	if readyAt.IsZero() && ready >= min(plan, most) {
+		readyAt = now
+	}
+	nx[9] = float64(plan)
+	if !readyAt.IsZero() {
+		nx[10], nx[11], nx[12] = 1, float64(readyAt.Unix()), float64(readyAt.Nanosecond())
+	}
+	return plan
+}
+
+// arrivals updates the arrival rate estimate with the interval since the last evaluation, or estimates it from
+// the past readings when there was no good last reading (after a start or an outage).
+//
+// While the queue holds messages at both ends of the interval the consumers were busy all along, so the rate is
+// measured: growth plus what the pods ready at the start processed. It is a moving average over rateWindow.
+// Otherwise an empty queue hides what the consumers took at once: an empty queue reads the same whether nothing
+// arrives or the consumers keep up. The estimate then only rises (to the growth seen) and is otherwise kept,
+// until the queue has been idle long enough to go to zero.
+func (a queueAlgo) arrivals(st []float64, past []Sample, now time.Time, backlog, processing, rate float64) float64 {
+	if st == nil || st[3] != 1 {
+		return pastArrivals(past, now, a.args.RateWindow, backlog, processing)
+	}
+	dt := now.Sub(time.Unix(int64(st[4]), int64(st[5]))).Seconds()
+	if dt <= 0 {
+		return st[8]
+	}
+	growth := (backlog - st[6]) / dt
+	if backlog <= 0 || st[6] <= 0 {
+		return finite(max(st[8], growth))
+	}
+	inst := max(finite(growth+st[7]*rate), 0)
+	alpha := 1 - math.Exp(-dt/a.args.RateWindow.Seconds())
+	return finite(st[8] + alpha*(inst-st[8]))
+}
+
+// emptySince is when the queue became empty: from the state when the last evaluation saw it empty too,
+// otherwise from the past readings (after a start, or when it has just emptied).
+func (a queueAlgo) emptySince(st []float64, past []Sample, now time.Time) time.Time {
+	if st != nil && st[0] == 1 {
+		if t := time.Unix(int64(st[1]), int64(st[2])); !t.After(now) {
+			return t
+		}
+		return now
+	}
+	since := now
+	cut := now.Add(-a.args.Idle)
+	for k := len(past) - 1; k >= 0 && !since.Before(cut); k-- {
+		s := past[k]
+		if !usableValue(s.Value) || s.Value >= a.args.Activation || s.Time.After(now) {
+			break
+		}
+		since = s.Time
+	}
+	return since
+}
+
+// pastArrivals estimates the arrival rate (messages per second) over the window before now from the backlog's
+// growth, plus the processing rate of the ready consumers when the backlog never ran empty (they were busy
+// all along). It is never negative.
+func pastArrivals(past []Sample, now time.Time, window time.Duration, backlog, processing float64) float64 {
+	busy := backlog > 0
+	var first *Sample
+	for k := after(past, now.Add(-window)); k < len(past) && past[k].Time.Before(now); k++ {
+		s := &past[k]
+		if !usableValue(s.Value) {
+			continue
+		}
+		if first == nil {
+			first = s
+		}
+		if s.Value <= 0 {
+			busy = false
+		}
+	}
+	a := 0.0
+	if first != nil {
+		if dt := now.Sub(first.Time).Seconds(); dt > 0 {
+			a = (backlog - first.Value) / dt
+		}
+	}
+	if busy {
+		a += processing
+	}
+	return max(finite(a), 0)
+}
+
+// after returns the index of the first sample of s later than t (len(s) when none is): s[after(s, t):] are the
+// samples within (t, ...). Past is in time order, so it is a binary search.
+func after(s []Sample, t time.Time) int {
+	return sort.Search(len(s), func(i int) bool { return s[i].Time.After(t) })
+}
+
+// finite maps NaN to 0 and ±Inf to ±MaxFloat64, so that no proposal carries a non-finite number.
+func finite(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	}
+	return x
+}

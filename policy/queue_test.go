@@ -1,0 +1,228 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// any as a tick's want checks nothing: the test looks at the returned decisions instead.
+const anyCount = -2
+
+// walkPast is walk for algorithms that look back: it keeps Input.Past as the controller and the simulator do
+// (AppendPast at the policy's Lookback), starting from past, and returns every decision.
+func walkPast(t *testing.T, p *Policy, h History, past [][]Sample, ticks []tick) []Decision {
+	t.Helper()
+	last := int32(-1)
+	var out []Decision
+	for i, tk := range ticks {
+		cur := tk.cur
+		if cur == prev {
+			cur = last
+		}
+		ready := tk.ready
+		switch ready {
+		case 0:
+			ready = cur
+		case -1:
+			ready = 0
+		}
+		now := t0.Add(tk.at)
+		in := Input{Now: now, Current: cur, Ready: ready, Metrics: obs(tk.vals), Past: past}
+		d, nh := p.Evaluate(in, h)
+		if (tk.want != anyCount && d.Desired != tk.want) || (tk.reason != "" && d.Reason != tk.reason) {
+			t.Fatalf("tick %d (t%+v, current %d, ready %d, values %v): Evaluate = %d (%s at %s, raw %d from %s, proposals %+v); want %d (%s)",
+				i, tk.at, cur, ready, tk.vals, d.Desired, d.Reason, d.Stage, d.Raw, d.Winner, d.Proposals, tk.want, tk.reason)
+		}
+		if d.Scale() {
+			nh = nh.Scaled(now, cur, d.Desired)
+		}
+		h, last = nh, d.Desired
+		past = AppendPast(past, in, p.Lookback())
+		out = append(out, d)
+	}
+	return out
+}
+
+// series is a metric's past readings from f, every step within [from, to).
+func series(from, to time.Time, step time.Duration, f func(time.Time) float64) []Sample {
+	var s []Sample
+	for at := from; at.Before(to); at = at.Add(step) {
+		s = append(s, Sample{Time: at, Value: f(at)})
+	}
+	return s
+}
+
+const queuePolicy = `
+target: {namespace: shop, name: worker}
+minReplicas: 0
+maxReplicas: 50
+algorithm: {name: queue}
+metrics: [{kind: queue, queue: jobs, drainTime: 1m, ratePerReplica: 10}]
+`
+
+// A backlog is drained within drainTime of the pods being ready, and pods that are still starting count: while
+// they start and the backlog stands still, the count does not grow (HPA and KEDA size on the backlog alone, and
+// either keep adding pods while the backlog waits for them, or drain ever more slowly as it shrinks).
+func TestQueueDrainsWithinDrainTime(t *testing.T) {
+	p := mustParse(t, queuePolicy)
+	const (
+		arrivals = 20.0 // messages per second
+		rate     = 10.0 // per ready replica
+		step     = 15 * time.Second
+		startup  = 45 * time.Second
+	)
+	backlog := 6000.0
+	spec, ready := int32(2), int32(2)
+	var starting []time.Time // when each starting pod will be ready
+	h := warm
+	var past [][]Sample
+	var asked []int32
+	var readyAt, drainedAt time.Duration = -1, -1
+	for i := range 25 {
+		at := time.Duration(i) * step
+		now := t0.Add(at)
+		for len(starting) > 0 && !starting[0].After(now) {
+			starting, ready = starting[1:], ready+1
+		}
+		if readyAt < 0 && ready >= 12 {
+			readyAt = at
+		}
+		in := Input{Now: now, Current: spec, Ready: ready, Metrics: obs([]float64{backlog}), Past: past}
+		d, nh := p.Evaluate(in, h)
+		asked = append(asked, d.Desired)
+		if d.Scale() {
+			nh = nh.Scaled(now, spec, d.Desired)
+		}
+		for ; spec < d.Desired; spec++ {
+			starting = append(starting, now.Add(startup))
+		}
+		for ; spec > d.Desired; spec-- {
+			if len(starting) > 0 {
+				starting = starting[:len(starting)-1]
+			} else {
+				ready--
+			}
+		}
+		h, past = nh, AppendPast(past, in, p.Lookback())
+		backlog = math.Max(0, backlog+(arrivals-float64(ready)*rate)*step.Seconds())
+		if drainedAt < 0 && backlog == 0 {
+			drainedAt = at + step
+		}
+	}
+	// ceil((6000 / 60 + 20) / 10): drains 6000 messages in a minute while 20 a second arrive.
+	if diff := cmp.Diff([]int32{12, 12, 12, 12, 12, 12, 12}, asked[:7]); diff != "" {
+		t.Errorf("counts asked for while draining (-want +got):\n%s", diff)
+	}
+	if readyAt < 0 || drainedAt < 0 || drainedAt-readyAt > time.Minute {
+		t.Errorf("pods ready at t+%s, backlog drained at t+%s; want drained within drainTime (1m) of the pods being ready (counts %v)", readyAt, drainedAt, asked)
+	}
+	// Drained, the queue reads empty although 20 messages a second arrive: the consumers keep up. The rate
+	// measured while they were busy is kept until the idle grace (5m) has passed.
+	for i := 15; i < 25; i++ {
+		if asked[i] != 2 {
+			t.Fatalf("t+%s, after the drain: %d replicas; want 2 (20 messages/s at 10 each): %v", time.Duration(i)*step, asked[i], asked)
+		}
+	}
+}
+
+// ANCHOR 6 (keda#2446): to zero once the queue has been empty for the idle grace, and back on the first message.
+func TestQueueToAndFromZero(t *testing.T) {
+	p := mustParse(t, queuePolicy)
+	walkPast(t, p, warm, nil, []tick{
+		{at: 0, cur: 3, vals: []float64{0}, want: 1}, // empty: one consumer stays
+		{at: time.Minute, cur: prev, vals: []float64{0}, want: 1},
+		{at: 4*time.Minute + 45*time.Second, cur: prev, vals: []float64{0}, want: 1},
+		{at: 5 * time.Minute, cur: prev, vals: []float64{0}, want: 0}, // idle for 5m
+		{at: 6 * time.Minute, cur: 0, ready: -1, vals: []float64{0}, want: 0},
+		{at: 7 * time.Minute, cur: 0, ready: -1, vals: []float64{1}, want: 1}, // one message wakes it
+	})
+	// A message during the grace starts it again; an outage never counts as idle time.
+	walkPast(t, p, warm, nil, []tick{
+		{at: 0, cur: 1, vals: []float64{0}, want: 1},
+		{at: 4 * time.Minute, cur: prev, vals: []float64{3}, want: 1},
+		{at: 5 * time.Minute, cur: prev, vals: []float64{0}, want: 1},
+		{at: 9 * time.Minute, cur: prev, vals: []float64{bad}, want: 1, reason: MetricUnavailable},
+		{at: 9*time.Minute + 15*time.Second, cur: prev, vals: []float64{0}, want: 1},
+		{at: 14 * time.Minute, cur: prev, vals: []float64{0}, want: 1},
+		{at: 14*time.Minute + 15*time.Second, cur: prev, vals: []float64{0}, want: 0},
+	})
+}
+
+func TestQueueArgs(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		ticks []tick
+	}{
+		{"activation: a few messages do not wake it", queuePolicy + "algorithm: {name: queue, args: {activation: 10}}\n", []tick{
+			{at: 0, cur: 0, ready: -1, vals: []float64{9}, want: 0, reason: DesiredWithinRange},
+			{at: 15 * time.Second, cur: 0, ready: -1, vals: []float64{10}, want: 1},
+		}},
+		{"idle: a shorter grace", queuePolicy + "algorithm: {name: queue, args: {idle: 1m}}\n", []tick{
+			{at: 0, cur: 1, vals: []float64{0}, want: 1},
+			{at: time.Minute, cur: prev, vals: []float64{0}, want: 0},
+		}},
+		{"minReplicas above zero is the floor", queuePolicy + "minReplicas: 2\n", []tick{
+			{at: 0, cur: 4, vals: []float64{0}, want: 2},
+			{at: 10 * time.Minute, cur: prev, vals: []float64{0}, want: 2},
+		}},
+		// perReplica on the same metric: the stricter target wins.
+		{"perReplica too", queuePolicy + "metrics: [{kind: queue, queue: jobs, drainTime: 10m, ratePerReplica: 10, perReplica: 100}]\n", []tick{
+			{at: 0, cur: 1, vals: []float64{1000}, want: 10},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { walkPast(t, mustParse(t, dedupe(tt.src)), warm, nil, tt.ticks) })
+	}
+}
+
+// The arrival rate: growth plus what the busy consumers processed, from the past readings after a start.
+func TestQueueArrivals(t *testing.T) {
+	p := mustParse(t, queuePolicy)
+	// The backlog grew by 600 in a minute while 4 ready pods processed 40 a second: 50 arrive each second.
+	past := [][]Sample{series(t0.Add(-time.Minute), t0, 15*time.Second, func(at time.Time) float64 {
+		return 1000 + 10*at.Sub(t0.Add(-time.Minute)).Seconds()
+	})}
+	d, _ := p.Evaluate(Input{Now: t0, Current: 4, Ready: 4, Metrics: obs([]float64{1600}), Past: past}, warm)
+	// ceil((1600 / 60 + 50) / 10) = ceil(7.67)
+	if d.Desired != 8 {
+		t.Errorf("Evaluate = %d (%+v); want 8", d.Desired, d.Proposals)
+	}
+	// An empty queue says nothing about what idle consumers could process: only growth counts.
+	past = [][]Sample{series(t0.Add(-time.Minute), t0, 15*time.Second, func(time.Time) float64 { return 0 })}
+	d, _ = p.Evaluate(Input{Now: t0, Current: 4, Ready: 4, Metrics: obs([]float64{0}), Past: past}, warm)
+	if d.Raw != 1 {
+		t.Errorf("empty queue: raw = %d (%+v); want 1 (one consumer until idle)", d.Raw, d.Proposals)
+	}
+}
+
+func TestQueueValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"no drain metric", `
+target: {namespace: shop, name: worker}
+maxReplicas: 5
+algorithm: {name: queue}
+metrics: [{kind: queue, queue: jobs, perReplica: 10}]
+`, []string{`test.yaml:4:1: algorithm.args: the queue algorithm needs a queue metric with drainTime and ratePerReplica`}},
+		{"bad args", queuePolicy + "algorithm: {name: queue, args: {idle: 48h, activation: 0, rateWindow: 5s}}\n", []string{
+			`test.yaml:6:33: algorithm.args.idle: must be at most 1d, got 2d`,
+			`test.yaml:6:44: algorithm.args.activation: must be greater than 0 (the backlog that wakes the target), got 0`,
+			`test.yaml:6:59: algorithm.args.rateWindow: must be between the policy's interval (15s) and 1h, got 5s`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.yaml", []byte(dedupe(tt.src)), Builtin())
+			if diff := cmp.Diff(tt.want, errorLines(t, err)); diff != "" {
+				t.Errorf("Parse errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
