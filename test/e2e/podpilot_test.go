@@ -55,6 +55,8 @@ metrics: [{kind: qps, perReplica: 10, window: 4s}]
 maxReplicas: 3
 interval: 2s
 metrics: [{kind: qps, perReplica: 10, window: 4s}]
+behavior:
+  scaleDown: {stabilizationWindow: 0s, cooldown: 0s}
 `,
 	"outage.yaml": `target: {namespace: outage, name: web}
 minReplicas: 1
@@ -150,7 +152,9 @@ func TestPodpilot(t *testing.T) {
 		waitReplicas(t, cs, "cpu/web", 2, 30*time.Second)
 		before := len(scales.of("cpu/web"))
 		w.SetDemand(t, "cpu/web", 100) // 1 core over 2 pods of 500m: 100 %, four times the 50 % target's need
-		seen := firstSeen(t, prom, cpuQuery, "cpu/web utilization above 60 %", 30*time.Second, func(v float64) bool { return v > 60 })
+		// Prometheus "sees the step" when the reading first warrants a scale-up: above the 50 % target plus
+		// target-tracking's 5 % up-tolerance.
+		seen := firstSeen(t, prom, cpuQuery, "cpu/web utilization above 52.5 %", 30*time.Second, func(v float64) bool { return v > 52.5 })
 		harness.Eventually(t, 20*time.Second, "cpu/web scaled up", func() (bool, string) {
 			return len(scales.of("cpu/web")) > before, fmt.Sprint(scales.of("cpu/web"))
 		})
@@ -221,9 +225,12 @@ func TestPodpilot(t *testing.T) {
 	sw.Lap("load drop")
 
 	t.Run("a QPS-driven target", func(t *testing.T) {
-		w.SetDemand(t, "qps/api", 45) // 45 req/s at 10 per replica: 5 replicas
-		took := waitReplicas(t, cs, "qps/api", 5, 45*time.Second)
-		t.Logf("qps/api reached 5 replicas in %.1fs", took.Seconds())
+		w.SetDemand(t, "qps/api", 42) // 42 req/s at 10 per replica: 5 replicas (6 while new pods' first rates read high)
+		took := harness.Eventually(t, 45*time.Second, "qps/api at 5 or 6 replicas", func() (bool, string) {
+			r := scales.replicas("qps/api")
+			return r == 5 || r == 6, fmt.Sprint(r)
+		})
+		t.Logf("qps/api reached %d replicas in %.1fs", scales.replicas("qps/api"), took.Seconds())
 	})
 	sw.Lap("qps")
 
@@ -253,20 +260,22 @@ func TestPodpilot(t *testing.T) {
 	t.Run("a policy file is hot-reloaded and a broken edit keeps the last good one", func(t *testing.T) {
 		waitReplicas(t, cs, "reload/web", 3, 30*time.Second) // 60 req/s wants 6, maxReplicas 3
 		file := filepath.Join(dir, "reload.yaml")
-		os.WriteFile(file, []byte(strings.Replace(policies["reload.yaml"], "maxReplicas: 3", "maxReplicas: 8", 1)), 0o644)
-		took := waitReplicas(t, cs, "reload/web", 6, 30*time.Second)
+		os.WriteFile(file, []byte(strings.Replace(policies["reload.yaml"], "maxReplicas: 3", "maxReplicas: 5", 1)), 0o644)
+		took := waitReplicas(t, cs, "reload/web", 5, 30*time.Second)
 		t.Logf("the edit took effect in %.1fs", took.Seconds())
+		// A broken edit that would also cap the target at 2: rejected as a whole.
 		errs := pp.metric(t, "podpilot_policy_reload_errors_total", nil)
-		os.WriteFile(file, []byte(strings.Replace(policies["reload.yaml"], "maxReplicas: 3", "maxReplicas: -1", 1)), 0o644)
+		os.WriteFile(file, []byte(strings.Replace(policies["reload.yaml"], "maxReplicas: 3", "maxReplicas: 2\nbogus: true", 1)), 0o644)
 		harness.Eventually(t, 15*time.Second, "the broken edit rejected", func() (bool, string) {
 			n := pp.metric(t, "podpilot_policy_reload_errors_total", nil)
-			return n > errs && len(pp.lines("policy file rejected: the last good version stays in force", "maxReplicas: must be at least 1, got -1")) > 0, fmt.Sprint(n)
+			return n > errs && len(pp.lines("policy file rejected: the last good version stays in force", `unknown field \"bogus\"`)) > 0, fmt.Sprint(n)
 		})
-		w.SetDemand(t, "reload/web", 100) // wants 10: the last good policy (max 8) still governs
-		waitReplicas(t, cs, "reload/web", 8, 30*time.Second)
+		// 30 req/s: the last good policy (max 5) scales to 3; a dropped policy would stay at 5, the broken one 2.
+		w.SetDemand(t, "reload/web", 30)
+		waitReplicas(t, cs, "reload/web", 3, 30*time.Second)
 		time.Sleep(3 * interval)
-		if r := scales.replicas("reload/web"); r != 8 {
-			t.Errorf("reload/web at %d; want 8, the last good maxReplicas", r)
+		if r := scales.replicas("reload/web"); r != 3 {
+			t.Errorf("reload/web at %d; want 3 under the last good policy", r)
 		}
 	})
 	sw.Lap("hot reload")
