@@ -17,12 +17,7 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("record", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f daemonFlags
-	fs.StringVar(&f.config, "config", "", "daemon configuration file, for its prometheus section")
-	fs.StringVar(&f.prometheus, "prometheus-url", "", "Prometheus address")
-	fs.StringVar(&f.bearerFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus")
-	fs.StringVar(&f.basicUser, "prometheus-basic-auth-user", "", "basic auth user for Prometheus")
-	fs.StringVar(&f.basicPassFile, "prometheus-basic-auth-password-file", "", "file holding the basic auth password")
-	fs.StringVar(&f.caFile, "prometheus-ca-file", "", "CA certificate to verify Prometheus's TLS certificate")
+	f.registerPrometheus(fs, "daemon configuration file, for its prometheus section")
 	pol := fs.String("policy", "", "the policy file whose series to record (required)")
 	startS := fs.String("start", "", "start: RFC 3339, unix seconds, or a duration before --end such as 7d (required)")
 	endS := fs.String("end", "", "end: RFC 3339 or unix seconds (default now)")

@@ -37,13 +37,18 @@ type daemonFlags struct {
 	dryRun                                                           bool
 }
 
-func (f *daemonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "configuration file (see config.example.yaml); flags override it")
+// registerPrometheus adds the configuration file and Prometheus flags, which run and record share.
+func (f *daemonFlags) registerPrometheus(fs *flag.FlagSet, config string) {
+	fs.StringVar(&f.config, "config", "", config)
 	fs.StringVar(&f.prometheus, "prometheus-url", "", "Prometheus address")
 	fs.StringVar(&f.bearerFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus")
 	fs.StringVar(&f.basicUser, "prometheus-basic-auth-user", "", "basic auth user for Prometheus")
 	fs.StringVar(&f.basicPassFile, "prometheus-basic-auth-password-file", "", "file holding the basic auth password")
 	fs.StringVar(&f.caFile, "prometheus-ca-file", "", "CA certificate to verify Prometheus's TLS certificate")
+}
+
+func (f *daemonFlags) register(fs *flag.FlagSet) {
+	f.registerPrometheus(fs, "configuration file (see config.example.yaml); flags override it")
 	fs.DurationVar(&f.interval, "interval", 0, "pass interval (default 15s)")
 	fs.Var(&f.policies, "policies", "policy file or directory (repeatable)")
 	fs.StringVar(&f.leaderElect, "leader-elect", "", "true or false: use a Lease so that one replica acts (default true)")
