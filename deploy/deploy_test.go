@@ -235,3 +235,41 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the Makefile's build target %q must build statically (CGO_ENABLED=0) with -trimpath", build)
 	}
 }
+
+// The README's install section and the manifests describe the same install: the commands it gives are the ones
+// the end-to-end proof runs, and the names and permissions it states are the manifests'.
+func TestReadmeDescribesThisInstall(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	start := strings.Index(readme, "## Installing in a cluster")
+	end := strings.Index(readme[start+1:], "\n## ")
+	if start < 0 || end < 0 {
+		t.Fatal("README has no install section")
+	}
+	install := readme[start : start+1+end]
+	for _, want := range []string{
+		"kubectl apply -f deploy/namespace.yaml", "kubectl apply --dry-run=server -k deploy/", "kubectl apply -k deploy/", "kubectl delete -k deploy/",
+		"deploy/config.yaml", "deploy/policies/", "podpilot-policies", "podpilot-metrics", "podpilot validate deploy/policies",
+		"get/list/watch on deployments", "get/patch/update on `deployments/scale`", "list/watch on\nhorizontalpodautoscalers",
+		"create/patch on events", "get/create/update", "`dryRun: true`", "simulate --mode replay",
+	} {
+		if !strings.Contains(install, want) {
+			t.Errorf("the README's install section does not say %q", want)
+		}
+	}
+	objs := objects(t)
+	names := map[string]bool{}
+	for _, o := range objs {
+		if m, ok := o.(interface{ GetName() string }); ok {
+			names[m.GetName()] = true
+		}
+	}
+	for _, n := range []string{"podpilot", "podpilot-metrics", "podpilot-leader-election"} {
+		if !names[n] {
+			t.Errorf("the manifests have no object named %s", n)
+		}
+	}
+}

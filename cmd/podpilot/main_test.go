@@ -19,6 +19,7 @@ func TestDispatch(t *testing.T) {
 		{"run with a bad flag value", []string{"run", "--leader-elect", "maybe"}, 2, "", `--leader-elect "maybe": want true or false`},
 		{"run with a bad config", []string{"run", "--config", "../../policy/testdata/minimal.good.yaml"}, 2, "", `minimal.good.yaml:1:1: target: unknown field "target"`},
 		{"validate the example config", []string{"validate", "../../config.example.yaml"}, 0, "examples/policies/web.yaml: ok", ""},
+		{"validate the shipped policies", []string{"validate", "../../deploy/policies"}, 0, "deploy/policies/shop-web.yaml: ok", ""},
 		{"validate examples", []string{"validate", "../../examples/policies"}, 0, "web.yaml: ok (shop/web", ""},
 		{"validate without paths", []string{"validate"}, 2, "", "usage: podpilot validate"},
 		{"validate bad", []string{"validate", "../../policy/testdata/zero-target.bad.yaml", "../../policy/testdata/min-over-max.bad.yaml"}, 1, "",
