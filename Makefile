@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 BIN      ?= bin/podpilot
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test unit fuzz e2e bench demo clean
+.PHONY: all build test unit fuzz e2e bench bench-policies demo clean
 
 all: build
 
@@ -30,6 +30,11 @@ e2e:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The decision-quality benchmark: every trace in testdata/traces through simulate's closed loop, hpa against
+# podpilot's algorithms, with a sweep of each policy's target (about 40 s on two cores). See docs/benchmarks.md.
+bench-policies:
+	$(GO) run ./cmd/benchpolicies > docs/benchmarks.md.tmp && mv docs/benchmarks.md.tmp docs/benchmarks.md
 
 # podpilot live on a local control plane with Prometheus and a synthetic burst; Ctrl-C (or DURATION=5m) stops it.
 DURATION ?= 0

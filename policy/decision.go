@@ -85,10 +85,13 @@ type Proposal struct {
 	Metric    string
 	Value     float64 // the metric's reading
 	Target    float64 // the metric's target
-	Ratio     float64 // value relative to target, as HPA's usage ratio
+	Ratio     float64 // value (or Estimate, when set) relative to target, as HPA's usage ratio
 	Replicas  int32   // the proposal; meaningful only when Valid
 	Valid     bool
 	Note      string // why the proposal is invalid, or "within tolerance"
+	// Estimate is the demand the proposal was sized for when it is not the reading (target-tracking's demand
+	// estimate: the reading with a rise read through its window and a margin for its noise; 0 when none).
+	Estimate float64
 	// Forecast is the metric's value forecast for when pods started now are ready (predictive; 0 when none).
 	Forecast float64
 	// ForecastError is the recent relative error of those forecasts (predictive; 0 when unknown).

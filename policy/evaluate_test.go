@@ -92,9 +92,9 @@ func fuzzPolicy(b []byte) *Policy {
 	}
 	p.Metrics = []Metric{
 		{Name: "cpu", Kind: CPU, Utilization: float64(1 + r.n(150))},
-		{Name: "qps", Kind: QPS, PerReplica: float64(1 + r.n(100))},
+		{Name: "qps", Kind: QPS, PerReplica: float64(1 + r.n(100)), Window: time.Minute, Query: defaultQueries[QPS]},
 		queue,
-		{Name: "total", Kind: PromQL, Total: float64(1 + r.n(1000))},
+		{Name: "total", Kind: PromQL, Total: float64(1 + r.n(1000)), Window: time.Minute, Query: "sum(rate(x[{{.Window}}]))"},
 	}
 	var regs []Registration
 	var args []any
@@ -147,6 +147,10 @@ func fuzzArgs(args any, p *Policy, r *byteReader) any {
 	switch a := args.(type) {
 	case *trackingArgs:
 		a.Headroom = float64(r.n(10)) / 10
+		a.Spread, a.Hysteresis = float64(r.n(11))/2, float64(r.n(11))/2
+		a.SpreadWindow = pick(15*time.Second, 5*time.Minute, 30*time.Minute, 24*time.Hour)
+		a.LevelUp, a.LevelDown = pick(0, 15*time.Second, time.Minute, time.Hour), pick(0, time.Minute, 5*time.Minute, time.Hour)
+		a.Trend, a.Estimate = r.n(2) == 0, r.n(4) != 0
 	case *hpaArgs:
 		a.Tolerance, a.DownscaleStabilization = float64(r.n(100))/100, pick(0, time.Minute, 5*time.Minute)
 	case *queueArgs:

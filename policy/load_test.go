@@ -164,6 +164,11 @@ func TestDefaults(t *testing.T) {
 	if diff := cmp.Diff(trackingBehavior(), web.Behavior); diff != "" {
 		t.Errorf("examples/policies/web.yaml documents behaviour other than the defaults (-default +file):\n%s", diff)
 	}
+	want := *trackingDefaults()
+	want.Headroom = 0.1 // changed on purpose, to show the field
+	if diff := cmp.Diff(want, web.Algorithms[0].Impl.(trackingAlgo).args); diff != "" {
+		t.Errorf("examples/policies/web.yaml documents target-tracking arguments other than the defaults (-default +file):\n%s", diff)
+	}
 }
 
 // An empty block keeps the defaults, and a partial block overrides only the fields it names.

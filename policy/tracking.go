@@ -1,12 +1,37 @@
 package policy
 
-import "time"
+import (
+	"math"
+	"strings"
+	"time"
+)
 
 // trackingArgs are target-tracking's arguments.
 type trackingArgs struct {
 	// Headroom is spare capacity asked for on top of each metric's target, as a fraction: 0.1 sizes for 10 % more
 	// load than the metrics show, so that growth during pod start-up does not overload the service.
 	Headroom float64 `yaml:"headroom"`
+	// Estimate sizes demand metrics (qps, promql) on an estimate of the demand (the fields below); false sizes
+	// every metric on its bare reading, with HPA's arithmetic.
+	Estimate bool `yaml:"estimate"`
+	// Spread is the margin kept above the level of a demand metric, in standard deviations of how far its
+	// readings recently strayed from that level: noisy load gets more spare capacity than steady load.
+	Spread float64 `yaml:"spread"`
+	// SpreadWindow is the time constant over which that variation is measured.
+	SpreadWindow time.Duration `yaml:"spreadWindow"`
+	// Hysteresis is how many more standard deviations a scale-down must clear than a scale-up.
+	Hysteresis float64 `yaml:"hysteresis"`
+	// LevelUp and LevelDown are the time constants with which the level follows the readings up and down.
+	LevelUp   time.Duration `yaml:"levelUp"`
+	LevelDown time.Duration `yaml:"levelDown"`
+	// Trend reads a rising rate through its window: a rate over the last minute shows only part of a rise that
+	// began within that minute.
+	Trend bool `yaml:"trend"`
+}
+
+func trackingDefaults() *trackingArgs {
+	return &trackingArgs{Estimate: true, Spread: 1, SpreadWindow: 30 * time.Minute, Hysteresis: 0.5, LevelUp: time.Minute,
+		LevelDown: 5 * time.Minute, Trend: true}
 }
 
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
@@ -17,20 +42,50 @@ type trackingArgs struct {
 //   - tolerances per direction, smaller for scale-up;
 //   - a metric over a total (promql total) with no ready pods is sized from the spec replicas, not from zero;
 //   - like every podpilot algorithm, it holds on broken metrics and starts without scale-downs until it has
-//     seen a full window.
+//     seen a full window;
+//   - a metric that measures demand (qps, promql) is sized on an estimate of demand rather than on the bare
+//     reading: a rise read through the rate window, a level that follows the readings and a margin in
+//     proportion to their recent variation (see demandEstimate).
 func trackingRegistration() Registration {
-	return Define("target-tracking", "podpilot's default: sizes each metric to its target, reacts at once, scales down after a cooldown",
-		func() *trackingArgs { return &trackingArgs{} },
-		func(a *trackingArgs, _ *Policy, pr *Problems) {
+	return Define("target-tracking", "podpilot's default: sizes each metric to its target with a margin for its noise, reacts at once, scales down after the load has settled",
+		trackingDefaults,
+		func(a *trackingArgs, p *Policy, pr *Problems) {
 			if a.Headroom < 0 || a.Headroom > 0.9 {
 				pr.Add("headroom", "must be between 0 and 0.9, got %g", a.Headroom)
+			}
+			if a.Spread < 0 || a.Spread > 5 {
+				pr.Add("spread", "must be between 0 and 5 (standard deviations), got %g", a.Spread)
+			}
+			if a.Hysteresis < 0 || a.Hysteresis > 5 {
+				pr.Add("hysteresis", "must be between 0 and 5 (standard deviations), got %g", a.Hysteresis)
+			}
+			if a.SpreadWindow < p.Interval || a.SpreadWindow > 24*time.Hour {
+				pr.Add("spreadWindow", "must be between the policy's interval (%s) and 24h, got %s",
+					FormatDuration(p.Interval), FormatDuration(a.SpreadWindow))
+			}
+			if a.LevelUp < 0 || a.LevelUp > maxWindow {
+				pr.Add("levelUp", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LevelUp))
+			}
+			if a.LevelDown < 0 || a.LevelDown > maxWindow {
+				pr.Add("levelDown", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LevelDown))
 			}
 		},
 		func(*trackingArgs) Behavior { return trackingBehavior() },
 		func(a *trackingArgs, p *Policy) Algorithm {
 			rules := newRatioRules(p)
 			rules.headroom, rules.sizeFromSpec = a.Headroom, true
-			return trackingAlgo{rules: rules}
+			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)),
+				through: make([]float64, len(p.Metrics))}
+			for i := range p.Metrics {
+				m := &p.Metrics[i]
+				g.estimate[i] = a.Estimate && forecastable(m)
+				// A rate over a window longer than the interval shows a rise only gradually; a gauge does not.
+				if g.estimate[i] && a.Trend && m.Window > p.Interval && strings.Contains(m.Query, ".Window") {
+					g.through[i] = float64(m.Window) / float64(p.Interval)
+				}
+				g.any = g.any || g.estimate[i]
+			}
+			return g
 		})
 }
 
@@ -46,8 +101,159 @@ func trackingBehavior() Behavior {
 	}
 }
 
-type trackingAlgo struct{ rules ratioRules }
+type trackingAlgo struct {
+	rules    ratioRules
+	args     trackingArgs
+	interval time.Duration
+	estimate []bool    // per metric: sized on the demand estimate (qps and promql)
+	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
+	any      bool
+}
+
+// The state of one metric's demand estimate, in target-tracking's State, one metric after the other.
+const (
+	stPrevTime = iota // unix seconds of the previous usable reading
+	stPrev            // the previous usable reading
+	stLevel           // the level
+	stVar             // the exponentially weighted variance of the estimate around the level
+	stRise            // evaluations the reading has been rising
+	stSettle          // unix seconds until which a rise is not read through the window (new pods' rates settle)
+	stReady           // ready pods at the previous evaluation
+	stSeen            // 1 once the metric has had a usable reading
+	stLen
+)
 
 func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
-	return proposeMetrics(dst, c, a.rules)
+	if !a.any {
+		return proposeMetrics(dst, c, a.rules)
+	}
+	p, in := c.Policy, c.Input
+	state := c.State
+	if len(state) != stLen*len(p.Metrics) {
+		state = nil // fresh, or kept by another version: start again
+	}
+	next := make([]float64, stLen*len(p.Metrics))
+	copy(next, state)
+	up, down := *in, *in
+	up.Metrics = append([]Observation(nil), in.Metrics...)
+	down.Metrics = append([]Observation(nil), in.Metrics...)
+	estimated, falling := make([]bool, len(p.Metrics)), make([]bool, len(p.Metrics))
+	for i := range p.Metrics {
+		if !a.estimate[i] || i >= len(in.Metrics) {
+			continue
+		}
+		if ok, _ := in.Metrics[i].usable(); !ok {
+			continue // an invalid reading changes nothing: the estimate waits for the next one
+		}
+		s := next[stLen*i : stLen*(i+1)]
+		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i].Value, in.Ready, a.through[i])
+		up.Metrics[i].Value, down.Metrics[i].Value = q, qd
+		estimated[i], falling[i] = true, fall
+	}
+	c.Keep(next)
+
+	start := len(dst)
+	uc := *c
+	uc.Input = &up
+	dst = proposeMetrics(dst, &uc, a.rules)
+	uc.Input = &down
+	lower := proposeMetrics(make([]Proposal, 0, len(p.Metrics)), &uc, a.rules)
+	plain := proposeMetrics(make([]Proposal, 0, len(p.Metrics)), c, a.rules)
+	for i := range lower {
+		pr := &dst[start+i]
+		if !estimated[i] {
+			continue
+		}
+		if q, r := up.Metrics[i].Value, in.Metrics[i].Value; q != r {
+			pr.Estimate, pr.Value = q, r
+		}
+		if !pr.Valid {
+			continue
+		}
+		switch lp, pp := lower[i], plain[i]; {
+		case pr.Replicas < in.Current && lp.Valid:
+			// A scale-down must clear the hysteresis too: no lower than the estimate with the wider margin.
+			pr.Replicas = min(max(pr.Replicas, lp.Replicas), in.Current)
+		case pr.Replicas > in.Current && falling[i] && pp.Valid:
+			// The margin never scales up while the reading falls (kubernetes#96671): only the reading can.
+			pr.Replicas = max(pp.Replicas, in.Current)
+		}
+	}
+	return dst
+}
+
+// demandEstimate advances one demand metric's estimate s with reading r and returns the demand to size a
+// scale-up and a scale-down for:
+//
+//   - through the window: a rate over a window of n intervals shows a rise that began k evaluations ago for
+//     only k/n of its size, so from the second consecutive rise on the estimate adds (n − k) times the last rise,
+//     and (n − 1)/2 times it once the rise has lasted longer than the window (a ramp, which the window's mean
+//     trails by that many intervals). A single jump is taken as it is (a gauge, or a scrape slower than the loop,
+//     moves at once), and nothing is read through the window for one window after new pods became ready, whose
+//     first rates are unsettled;
+//   - the level follows the estimate with time constant levelUp when above it and levelDown when below;
+//   - the spread is the standard deviation of the estimate around the level, exponentially weighted over
+//     spreadWindow, where a reading below the level counts at most two standard deviations: a lasting fall is
+//     not noise;
+//   - a scale-up is sized for max(estimate, level + spread × sd), a scale-down for max(estimate, level +
+//     (spread + hysteresis) × sd): never below the reading, with room for the load's noise, and scaling down
+//     only once the level has fallen by more than the noise.
+func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, ready int32, n float64) (q, qd float64, falling bool) {
+	t := float64(now.UnixNano()) / 1e9
+	iv := a.interval.Seconds()
+	if s[stSeen] != 1 || !(s[stLevel] >= 0) || math.IsInf(s[stLevel], 0) || !(s[stVar] >= 0) || math.IsInf(s[stVar], 0) {
+		// A first reading (or a state that overflowed): the level is the reading, with no margin yet.
+		s[stPrevTime], s[stPrev], s[stLevel], s[stVar], s[stRise], s[stSettle] = t, r, r, 0, 0, 0
+		s[stReady], s[stSeen] = float64(ready), 1
+		return r, r, false
+	}
+	if float64(ready) > s[stReady] && n > 0 {
+		s[stSettle] = t + n*iv
+	}
+	s[stReady] = float64(ready)
+	e := r
+	falling = r < s[stPrev]
+	// Only a reading one interval after the previous one is a rise of the rate (not a gap or a reload).
+	if rise := r - s[stPrev]; rise > 0 && math.Abs(t-s[stPrevTime]-iv) <= iv/2 {
+		s[stRise]++
+		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once.
+		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] {
+			// A rise seen for k ≤ n evaluations began within the window: (n − k) more of it is hidden. One that
+			// lasts longer is a ramp, which the window's mean trails by (n − 1)/2 intervals.
+			f := (n - 1) / 2
+			if s[stRise] <= n {
+				f = n - s[stRise]
+			}
+			e = r + f*rise
+		}
+	} else {
+		s[stRise] = 0
+	}
+	s[stPrevTime], s[stPrev] = t, r
+
+	d := e - s[stLevel]
+	tau := a.args.LevelUp
+	if d < 0 {
+		tau = a.args.LevelDown
+	}
+	s[stLevel] += smoothing(a.interval, tau) * d
+	// A reading below the level counts at most two standard deviations: a lasting fall, which the level takes
+	// levelDown to follow, is not noise and must not widen the margin for the next spreadWindow.
+	w := smoothing(a.interval, a.args.SpreadWindow)
+	sd := math.Sqrt(s[stVar])
+	u := math.Max(d, -2*sd)
+	s[stVar] = (1 - w) * (s[stVar] + w*u*u)
+	sd = math.Sqrt(s[stVar])
+	q = finite(math.Max(e, s[stLevel]+a.args.Spread*sd))
+	qd = finite(math.Max(e, s[stLevel]+(a.args.Spread+a.args.Hysteresis)*sd))
+	return q, qd, falling
+}
+
+// smoothing is the weight of a new value in an exponentially weighted mean with time constant tau, evaluated
+// every interval (1: no smoothing).
+func smoothing(interval, tau time.Duration) float64 {
+	if tau <= 0 {
+		return 1
+	}
+	return 1 - math.Exp(-float64(interval)/float64(tau))
 }

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const tracking = `
@@ -12,10 +15,14 @@ maxReplicas: 100
 metrics: [{kind: qps, perReplica: 10}]
 `
 
+// classic turns target-tracking's demand estimate off: HPA's arithmetic on the reading alone, for tests of the
+// behaviour stages.
+const classic = "algorithm: {name: target-tracking, args: {estimate: false}}\n"
+
 // ANCHORS 2 and 5: a cooldown after any scale event, for every scale-down (not only to zero), and a down-window
 // that keeps noise from flapping.
 func TestTrackingCooldown(t *testing.T) {
-	p := mustParse(t, tracking)
+	p := mustParse(t, tracking+classic)
 	walk(t, p, warm, []tick{
 		{at: 0, cur: 4, vals: []float64{200}, want: 20},
 		{at: 15 * time.Second, cur: prev, vals: []float64{50}, want: 20, reason: ScaleDownStabilized},
@@ -166,4 +173,139 @@ metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
 	if d.Raw != 0 {
 		t.Errorf("hpa: raw = %d; want 0 (ceil(2 × 0 ready pods))", d.Raw)
 	}
+}
+
+// A noisy load gets a margin in proportion to its noise; a steady one of the same mean gets none. The readings
+// alternate between 80 and 120: the level follows rises within a minute and falls over five, so it settles between
+// 112.5 and 114, and the readings stray +7.6 and -34 from it, a standard deviation of about 25 once the spread has
+// learnt it (a fall counts at most two standard deviations, so a spread that starts at 0 learns falls slowly: it
+// takes a couple of hours here). 114 + 25 = 139 asks for 14 replicas. The count never goes below what the reading
+// asks, and never up on a falling reading.
+func TestTrackingMargin(t *testing.T) {
+	p := mustParse(t, tracking)
+	for _, tc := range []struct {
+		name string
+		load func(i int) float64
+		want int32
+	}{
+		{"steady", func(int) float64 { return 100 }, 10},
+		{"noisy", func(i int) float64 { return []float64{120, 80}[i%2] }, 14},
+	} {
+		h, cur := warm, int32(10)
+		for i := range 4 * 240 { // four hours
+			now := t0.Add(time.Duration(i) * 15 * time.Second)
+			v := tc.load(i)
+			d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: cur, Metrics: obs([]float64{v})}, h)
+			if d.Desired < int32(v/10) || (i%2 == 1 && d.Desired > cur) {
+				t.Fatalf("%s, %s: %d → %d on reading %g (proposal %+v)", tc.name, now.Sub(t0), cur, d.Desired, v, d.Proposals[0])
+			}
+			if d.Scale() {
+				nh = nh.Scaled(now, cur, d.Desired)
+			}
+			h, cur = nh, d.Desired
+		}
+		if cur != tc.want {
+			t.Errorf("%s load after four hours: %d replicas; want %d", tc.name, cur, tc.want)
+		}
+	}
+}
+
+// A rate over a one-minute window shows a step from 100 to 300 requests/s over four readings (150, 200, 250,
+// 300). The first rise is taken as it is (15 replicas); from the second on, the rest of the rise the window still
+// hides is added: 200 + 2 × 50 = 300, so the step is met 45 s before the reading shows it. Once new pods are
+// ready, their first rates are unsettled for a window and nothing is read through it. (A promql rate per replica,
+// so that the arithmetic is ceil(value / 10), exactly.)
+func TestTrackingTrend(t *testing.T) {
+	p := mustParse(t, `
+target: {namespace: shop, name: web}
+maxReplicas: 100
+metrics: [{kind: promql, name: rps, query: 'sum(rate(requests_total{ {{.Selector}} }[{{.Window}}]))', perReplica: 10}]
+`)
+	step := []float64{100, 100, 100, 150, 200, 250, 300, 300}
+	for _, tc := range []struct {
+		name  string
+		ready func(cur int32) int32
+		want  []int32
+	}{
+		{"through the window", func(int32) int32 { return 10 }, []int32{10, 10, 10, 15, 30, 30, 30, 30}},
+		{"new pods ready: no reading through", func(cur int32) int32 { return cur }, []int32{10, 10, 10, 15, 20, 25, 30, 30}},
+	} {
+		h, cur := warm, int32(10)
+		var got []int32
+		for i, v := range step {
+			now := t0.Add(time.Duration(i) * 15 * time.Second)
+			d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: tc.ready(cur), Metrics: obs([]float64{v})}, h)
+			if d.Scale() {
+				nh = nh.Scaled(now, cur, d.Desired)
+			}
+			h, cur = nh, d.Desired
+			got = append(got, cur)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: replicas (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	// A single jump is taken as it is: a gauge, or a scrape slower than the loop, moves at once.
+	walk(t, p, warm, []tick{
+		{at: 0, cur: 10, ready: 10, vals: []float64{100}, want: 10},
+		{at: 15 * time.Second, cur: prev, ready: 10, vals: []float64{300}, want: 30},
+		{at: 30 * time.Second, cur: prev, ready: 10, vals: []float64{300}, want: 30},
+	})
+}
+
+// A lasting fall teaches no margin: the count follows the level down, one step per cooldown, and is within a
+// replica of the new load (5) 18 minutes after a 4× drop (HPA: 5 minutes). The level is 50 + 150 × e^(-t/5m); each
+// scale-down waits for the 3m window and cooldown.
+func TestTrackingLastingFall(t *testing.T) {
+	p := mustParse(t, tracking)
+	h, cur := warm, int32(20)
+	var steps []string
+	for i := range 120 { // 30 minutes
+		now := t0.Add(time.Duration(i) * 15 * time.Second)
+		v := 50.0
+		if i < 40 {
+			v = 200
+		}
+		d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: cur, Metrics: obs([]float64{v})}, h)
+		if d.Scale() {
+			nh = nh.Scaled(now, cur, d.Desired)
+			steps = append(steps, fmt.Sprintf("%s %d→%d", now.Sub(t0.Add(10*time.Minute)), cur, d.Desired))
+		}
+		h, cur = nh, d.Desired
+	}
+	want := []string{"3m15s 20→18", "6m15s 18→13", "9m15s 13→9", "12m15s 9→8", "15m15s 8→7", "18m15s 7→6"}
+	if diff := cmp.Diff(want, steps); diff != "" {
+		t.Errorf("scale events after the fall (-want +got):\n%s", diff)
+	}
+}
+
+func TestTrackingValidation(t *testing.T) {
+	src := tracking + "algorithm: {name: target-tracking, args: {spread: -1, hysteresis: 6, spreadWindow: 10s, levelUp: 2h, levelDown: 90m}}\n"
+	_, err := Parse("test.yaml", []byte(src), Builtin())
+	want := []string{
+		`test.yaml:6:43: algorithm.args.spread: must be between 0 and 5 (standard deviations), got -1`,
+		`test.yaml:6:55: algorithm.args.hysteresis: must be between 0 and 5 (standard deviations), got 6`,
+		`test.yaml:6:70: algorithm.args.spreadWindow: must be between the policy's interval (15s) and 24h, got 10s`,
+		`test.yaml:6:89: algorithm.args.levelUp: must be between 0s and 1h, got 2h`,
+		`test.yaml:6:102: algorithm.args.levelDown: must be between 0s and 1h, got 1h30m`,
+	}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("Parse errors (-want +got):\n%s", diff)
+	}
+}
+
+// A demand metric whose first usable reading comes late starts its level there, not at zero: no margin is learnt
+// from the wait.
+func TestTrackingFirstReadingLate(t *testing.T) {
+	p := mustParse(t, `
+target: {namespace: shop, name: web}
+minReplicas: 2
+maxReplicas: 100
+metrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]
+`)
+	ticks := []tick{{at: 0, cur: 10, vals: []float64{50, bad}, want: 10, reason: WithinTolerance}}
+	for i := 1; i <= 40; i++ {
+		ticks = append(ticks, tick{at: time.Duration(i) * 15 * time.Second, cur: prev, vals: []float64{50, 100}, want: 10, reason: WithinTolerance})
+	}
+	walk(t, p, warm, ticks)
 }

@@ -37,6 +37,9 @@ type Config struct {
 	Scale    float64       // demand = recorded value × Scale (default 1)
 	Initial  int32         // replicas at the start; 0 takes the recording's replicas column (replay) or the lower bound
 	MaxAge   time.Duration // replay: older samples are stale; 0 means twice the recording's step
+	// Warmup: the steps before the recording's start plus Warmup are simulated (the policies decide, pods start,
+	// algorithms that look back gather their history) but neither scored nor reported.
+	Warmup time.Duration
 
 	SLOUtilization float64       // request workloads: utilization above this (a fraction) violates the SLO
 	SLOWait        time.Duration // queue workloads: waiting time above this violates the SLO
@@ -107,6 +110,10 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 		if err := rec.CheckFinite("replicas", true); err != nil {
 			return c, err
 		}
+	}
+	if span := rec.Times[len(rec.Times)-1].Sub(rec.Times[0]); c.Warmup < 0 || c.Warmup >= span {
+		return c, fmt.Errorf("warm-up %s: want at least 0 and less than the recording's span (%s), so that some steps are scored",
+			policy.FormatDuration(c.Warmup), policy.FormatDuration(span))
 	}
 	if c.Model.MaxUtilization < 1 || c.SLOUtilization <= 0 || c.Scale < 0 {
 		return c, fmt.Errorf("max utilization must be at least 1, the SLO utilization and the scale positive")

@@ -17,4 +17,7 @@
 //     time. The SLO is utilization above a level for request workloads, and queue wait (backlog over drain
 //     rate) above a time for queue workloads (a policy with a queue metric).
 //   - The clairvoyant lower bound is ceil(demand / capacity) clamped to the policy's bounds, at every step.
+//   - A warm-up (Config.Warmup, --warmup) is simulated like any other stretch, so that policies decide and
+//     algorithms that look back gather their history, but neither scored nor reported: every score, the lower
+//     bound's included, counts from its end, and a scale event's direction is compared only with scored ones.
 package simulate

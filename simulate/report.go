@@ -34,6 +34,7 @@ type jsonReport struct {
 	Schema    string       `json:"schema"`
 	Mode      Mode         `json:"mode"`
 	Recording jsonInfo     `json:"recording"`
+	Warmup    num          `json:"warmupSeconds"`
 	Model     *jsonModel   `json:"model,omitempty"`
 	SLO       jsonSLO      `json:"slo"`
 	Policies  []jsonPolicy `json:"policies"`
@@ -113,7 +114,7 @@ func summaryJSON(s Summary) jsonSummary {
 // WriteJSON writes the result in the documented schema (README, "simulate output").
 func WriteJSON(w io.Writer, res *Result, files map[string]string) error {
 	c := res.Config
-	rep := jsonReport{Schema: Schema, Mode: c.Mode, SLO: jsonSLO{num(c.SLOUtilization), num(c.SLOWait.Seconds())}}
+	rep := jsonReport{Schema: Schema, Mode: c.Mode, Warmup: num(c.Warmup.Seconds()), SLO: jsonSLO{num(c.SLOUtilization), num(c.SLOWait.Seconds())}}
 	ri := res.Recording
 	rep.Recording = jsonInfo{File: ri.File, Start: ri.Start, End: ri.End, StepSeconds: num(ri.Step.Seconds()), Samples: ri.Samples, Gaps: []jsonGap{}}
 	for _, g := range ri.Gaps {
@@ -199,6 +200,9 @@ func WriteTable(w io.Writer, res *Result) error {
 		fmt.Fprintf(w, "; %d gap(s), the longest %s (replay: metrics stale after %s; closed-loop: demand holds)", len(ri.Gaps), policy.FormatDuration(longest), policy.FormatDuration(c.MaxAge))
 	}
 	fmt.Fprintln(w)
+	if c.Warmup > 0 {
+		fmt.Fprintf(w, "  warm-up: the first %s is simulated but not scored\n", policy.FormatDuration(c.Warmup))
+	}
 	if c.Mode == ClosedLoop {
 		fmt.Fprintf(w, "  model: demand %q × %g, capacity %g per replica, start-up %s, scrape %s, CPU up to %g× requests; SLO: utilization above %g%%, queue wait above %s\n",
 			c.Demand, c.Scale, c.Model.Capacity, policy.FormatDuration(c.Model.Startup), policy.FormatDuration(c.Model.Scrape), c.Model.MaxUtilization, c.SLOUtilization*100, policy.FormatDuration(c.SLOWait))

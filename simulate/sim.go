@@ -243,8 +243,10 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		b.ReplicaSeconds, b.OverloadSeconds, b.SLOSeconds, b.Unserved = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		s.OverloadSeconds, s.SLOSeconds, s.Unserved = math.NaN(), math.NaN(), math.NaN()
 	}
+	scoreFrom := start.Add(cfg.Warmup)
 	for i := range n {
 		t := start.Add(time.Duration(i) * iv)
+		scored := !t.Before(scoreFrom)
 		pd.advance(t)
 		dem := math.NaN()
 		if closed {
@@ -272,9 +274,12 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		past = policy.AppendPast(past, in, lookback)
 		pd.advance(t)
 
-		s.ReplicaSeconds += float64(pd.spec) * secs
-		s.PeakReplicas = max(s.PeakReplicas, pd.spec)
-		if d.Scale() {
+		if scored {
+			s.Steps++
+			s.ReplicaSeconds += float64(pd.spec) * secs
+			s.PeakReplicas = max(s.PeakReplicas, pd.spec)
+		}
+		if scored && d.Scale() {
 			s.ScaleEvents++
 			dir := sign(d.Desired - cur)
 			if lastDir != 0 && dir != lastDir {
@@ -285,39 +290,43 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		step := Step{Time: t, Demand: dem, Current: cur, Seen: in.Ready, Ready: pd.ready, Desired: d.Desired, Stage: d.Stage, Reason: d.Reason, Winner: d.Winner}
 		if closed {
 			capacity := float64(pd.ready) * model.Capacity
-			if over(dem, capacity) {
-				step.Overload = true
-				s.OverloadSeconds += secs
-				s.Unserved += (dem - capacity) * secs
-			}
+			step.Overload = over(dem, capacity)
 			backlog = math.Max(0, backlog+(dem-capacity)*secs)
 			step.Backlog = backlog
-			if violates(dem, capacity, backlog, queue, cfg) {
-				s.SLOSeconds += secs
+			if scored {
+				if step.Overload {
+					s.OverloadSeconds += secs
+					s.Unserved += (dem - capacity) * secs
+				}
+				if violates(dem, capacity, backlog, queue, cfg) {
+					s.SLOSeconds += secs
+				}
 			}
 			st := state(dem, float64(pd.ready), backlog, model)
 			hist = append(hist, st)
 
 			lb := bound(dem)
 			step.Bound = lb
-			b.ReplicaSeconds += float64(lb) * secs
-			b.PeakReplicas = max(b.PeakReplicas, lb)
-			bcap := float64(lb) * model.Capacity
-			if over(dem, bcap) {
-				b.OverloadSeconds += secs
-				b.Unserved += (dem - bcap) * secs
-			}
-			if i > 0 && lb != lastBound {
-				b.ScaleEvents++
-				dir := sign(lb - lastBound)
-				if lastBoundDir != 0 && dir != lastBoundDir {
-					b.Reversals++
+			if scored {
+				b.ReplicaSeconds += float64(lb) * secs
+				b.PeakReplicas = max(b.PeakReplicas, lb)
+				bcap := float64(lb) * model.Capacity
+				if over(dem, bcap) {
+					b.OverloadSeconds += secs
+					b.Unserved += (dem - bcap) * secs
 				}
-				lastBoundDir = dir
+				if i > 0 && lb != lastBound {
+					b.ScaleEvents++
+					dir := sign(lb - lastBound)
+					if lastBoundDir != 0 && dir != lastBoundDir {
+						b.Reversals++
+					}
+					lastBoundDir = dir
+				}
 			}
 			lastBound = lb
 		}
-		if cfg.Steps {
+		if cfg.Steps && scored {
 			step.Metrics = make([]float64, len(obs))
 			for j, o := range obs {
 				step.Metrics[j] = o.Value
@@ -328,7 +337,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			run.Steps = append(run.Steps, step)
 		}
 	}
-	s.Steps, b.Steps = n, n
+	b.Steps = s.Steps
 	s.CostRatio = s.ReplicaSeconds / b.ReplicaSeconds
 	if closed {
 		b.CostRatio = 1

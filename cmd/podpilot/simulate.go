@@ -52,6 +52,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", 0, "control-loop interval (default: each policy's interval)")
 	initial := fs.Int("initial", 0, "replicas at the start (default: the lower bound, or the recording's replicas column)")
 	maxAge := fs.Duration("max-age", 0, "replay: a sample older than this is stale (default: twice the recording's step)")
+	warmup := fs.Duration("warmup", 0, "simulate this much of the recording's start without scoring it (history for algorithms that look back)")
 	sloUtil := fs.Float64("slo-utilization", simulate.DefaultSLOUtilization, "SLO: utilization above this fraction is a violation")
 	sloWait := fs.Duration("slo-wait", simulate.DefaultSLOWait, "SLO for queue workloads: waiting above this is a violation")
 	minR := fs.Int("min", 1, "built-ins without a policy file: minReplicas")
@@ -98,7 +99,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	cfg := simulate.Config{
-		Mode: simulate.Mode(*mode), Interval: *interval, Demand: *demand, Scale: *scale, Initial: int32(*initial), MaxAge: *maxAge,
+		Mode: simulate.Mode(*mode), Interval: *interval, Demand: *demand, Scale: *scale, Initial: int32(*initial), MaxAge: *maxAge, Warmup: *warmup,
 		Model:          simulate.Model{Capacity: *capacity, Startup: *startup, Scrape: *scrape, MaxUtilization: *maxUtil},
 		SLOUtilization: *sloUtil, SLOWait: *sloWait, Steps: *sweep == "",
 	}

@@ -54,6 +54,7 @@ metrics: [{kind: qps, perReplica: 10, window: 4s}]
 	"reload.yaml": `target: {namespace: reload, name: web}
 maxReplicas: 3
 interval: 2s
+algorithm: {name: target-tracking, args: {estimate: false}} # exact counts: the plain arithmetic, no noise margin
 metrics: [{kind: qps, perReplica: 10, window: 4s}]
 behavior:
   scaleDown: {stabilizationWindow: 0s, cooldown: 0s}
