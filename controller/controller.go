@@ -69,7 +69,6 @@ type Controller struct {
 
 	mu      sync.Mutex
 	targets map[string]*target // by "namespace/name"
-	last    PassResult
 }
 
 // Backfiller reads a target's metrics over a past range, to give algorithms that look back (predictive) their
@@ -85,7 +84,7 @@ type target struct {
 	past     [][]policy.Sample // earlier readings, for algorithms that look back
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	lastEval time.Time
-	pinned   bool // the pin was applied
+	pinned   int32 // the paused-replicas pin last applied (-1: none)
 	last     Outcome
 }
 
@@ -157,7 +156,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 		keep[key] = true
 		tg := c.targets[key]
 		if tg == nil {
-			tg = &target{}
+			tg = &target{pinned: -1}
 			c.targets[key] = tg
 		}
 		if tg.policy != nil && tg.policy != p {
@@ -195,7 +194,6 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 	sort.SliceStable(res.Outcomes, func(i, j int) bool { return res.Outcomes[i].Target < res.Outcomes[j].Target })
 	res.Duration = c.clock.Since(now)
 	c.m.pass(res)
-	c.last = res
 	return res
 }
 
@@ -247,13 +245,6 @@ func (c *Controller) Decisions() []Seen {
 	return out
 }
 
-// Last returns the latest pass's result.
-func (c *Controller) Last() PassResult {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
-}
-
 // target runs one target's step: read it, decide, and write when the decision asks, retrying conflicts.
 func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.Observation, now time.Time, lead func() bool) Outcome {
 	key := p.Target.String()
@@ -283,20 +274,21 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	}
 	if w.Paused {
 		out.Skipped = "Paused"
-		if w.Pin != nil && *w.Pin != w.Spec && !tg.pinned {
+		// A pin is applied once per value: after that, the target is held wherever it is.
+		if w.Pin != nil && *w.Pin != w.Spec && *w.Pin != tg.pinned {
 			if err := c.write(ctx, p, w, *w.Pin, lead); err != nil {
 				out.Err = err
 				log.Error("pinning a paused target failed", zap.Int32("replicas", *w.Pin), zap.Error(err))
 				return out
 			}
-			tg.pinned = true
+			tg.pinned = *w.Pin
 			log.Info("paused target pinned", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
 			c.cluster.Event(p.Target, false, "Paused", fmt.Sprintf("paused: pinned from %d to %d replicas", w.Spec, *w.Pin))
 		}
 		log.Debug("paused: left alone")
 		return out
 	}
-	tg.pinned = false
+	tg.pinned = -1
 
 	tg.lastEval = now
 	c.backfill(ctx, p, tg, now, log)
@@ -319,13 +311,10 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			err = ferr
 		}
 		c.report(log, p, d, obs, err)
+		tg.hist = nh // when the write failed, Step left the scale event out
 		if err != nil && !errors.Is(err, errDryRun) {
-			// Not applied: keep the recommendation history, but record no scale event.
-			tg.hist = nh
 			out.Err = err
-			return out
 		}
-		tg.hist = nh
 		out.Scaled = d.Scale() && err == nil
 		return out
 	}

@@ -360,6 +360,24 @@ func TestPassPaused(t *testing.T) {
 	if n := len(f.patches()); n != 1 {
 		t.Errorf("the pin was written %d times; want once", n)
 	}
+	// A new pin value is applied again.
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "api")
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	d.Annotations[AnnotationPausedReplicas] = "2"
+	d.ResourceVersion = bump(d.ResourceVersion)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if w, _ := f.kube.Workload(policy.Target{Namespace: "shop", Name: "api"}); w.Pin != nil && *w.Pin == 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/api=6,shop/api=2" {
+		t.Errorf("patches = %q; want the new pin applied", got)
+	}
 }
 
 func TestPassHPAConflict(t *testing.T) {
@@ -477,5 +495,14 @@ func TestReloadKeepsWindowsDropsState(t *testing.T) {
 	}
 	if p := f.patches(); len(p) != 0 {
 		t.Errorf("patches %v: the fresh-start window must still hold after a reload", p)
+	}
+}
+
+// DeploymentFor is a Deployment object as the caches hold it.
+func DeploymentFor(t policy.Target, replicas, ready int32, annotations map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name, Annotations: annotations, ResourceVersion: "1"},
+		Spec:       appsv1.DeploymentSpec{Replicas: &replicas},
+		Status:     appsv1.DeploymentStatus{Replicas: replicas, ReadyReplicas: ready},
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -138,7 +138,7 @@ func paused(a map[string]string) (bool, *int32) {
 
 // hpaFor finds an HPA in the target's namespace whose scaleTargetRef is the Deployment.
 func (k *Kube) hpaFor(t policy.Target) (string, error) {
-	hs, err := k.hpas.HorizontalPodAutoscalers(t.Namespace).List(everything)
+	hs, err := k.hpas.HorizontalPodAutoscalers(t.Namespace).List(labels.Everything())
 	if err != nil {
 		return "", err
 	}
@@ -189,15 +189,4 @@ func (k *Kube) Event(t policy.Target, warning bool, reason, message string) {
 		typ = corev1.EventTypeWarning
 	}
 	k.recorder.Event(d, typ, reason, message)
-}
-
-var everything = labelsEverything()
-
-// DeploymentFor is a convenience for tests: a Deployment object as the caches hold it.
-func DeploymentFor(t policy.Target, replicas, ready int32, annotations map[string]string) *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name, Annotations: annotations, ResourceVersion: "1"},
-		Spec:       appsv1.DeploymentSpec{Replicas: &replicas},
-		Status:     appsv1.DeploymentStatus{Replicas: replicas, ReadyReplicas: ready},
-	}
 }

@@ -14,6 +14,9 @@ var warm = History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour)}
 // prev as a tick's cur means "whatever the last decision asked for".
 const prev = -1
 
+// anyCount as a tick's want accepts any count.
+const anyCount = -2
+
 // bad is a reading that is invalid.
 var bad = math.NaN()
 
@@ -38,10 +41,25 @@ func obs(vals []float64) []Observation {
 	return out
 }
 
-// walk evaluates ticks in order, recording scale events as the controller would after a successful write.
+// walk evaluates ticks in order, recording scale events as the controller would after a successful write, and
+// returns the history.
 func walk(t *testing.T, p *Policy, h History, ticks []tick) History {
 	t.Helper()
+	_, h = steps(t, p, h, nil, ticks)
+	return h
+}
+
+// walkPast is walk that also keeps Input.Past, from past on, and returns the decisions.
+func walkPast(t *testing.T, p *Policy, h History, past [][]Sample, ticks []tick) []Decision {
+	t.Helper()
+	ds, _ := steps(t, p, h, past, ticks)
+	return ds
+}
+
+func steps(t *testing.T, p *Policy, h History, past [][]Sample, ticks []tick) ([]Decision, History) {
+	t.Helper()
 	last := int32(-1)
+	var out []Decision
 	for i, tk := range ticks {
 		cur := tk.cur
 		if cur == prev {
@@ -55,15 +73,18 @@ func walk(t *testing.T, p *Policy, h History, ticks []tick) History {
 			ready = 0
 		}
 		now := t0.Add(tk.at)
-		d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: ready, Metrics: obs(tk.vals)}, h)
-		if d.Desired != tk.want || (tk.reason != "" && d.Reason != tk.reason) {
-			t.Fatalf("tick %d (t+%s, current %d, values %v): Evaluate = %d (%s at %s, raw %d, steps %+v); want %d (%s)",
-				i, tk.at, cur, tk.vals, d.Desired, d.Reason, d.Stage, d.Raw, d.Steps, tk.want, tk.reason)
+		in := Input{Now: now, Current: cur, Ready: ready, Metrics: obs(tk.vals), Past: past}
+		d, nh := p.Evaluate(in, h)
+		if (tk.want != anyCount && d.Desired != tk.want) || (tk.reason != "" && d.Reason != tk.reason) {
+			t.Fatalf("tick %d (t+%s, current %d, ready %d, values %v): Evaluate = %d (%s at %s, raw %d from %s, steps %+v, proposals %+v); want %d (%s)",
+				i, tk.at, cur, ready, tk.vals, d.Desired, d.Reason, d.Stage, d.Raw, d.Winner, d.Steps, d.Proposals, tk.want, tk.reason)
 		}
 		if d.Scale() {
 			nh = nh.Scaled(now, cur, d.Desired)
 		}
 		h, last = nh, d.Desired
+		past = AppendPast(past, in, p.Lookback())
+		out = append(out, d)
 	}
-	return h
+	return out, h
 }

@@ -76,13 +76,23 @@ type queueAlgo struct {
 // Lookback covers the arrival-rate window and the idle grace (read once, after a start).
 func (a queueAlgo) Lookback() time.Duration { return max(a.args.Idle, a.args.RateWindow) }
 
-// queueState is how many numbers queue keeps per policy metric:
-//
-//	[0] 1 while the queue is empty, [1, 2] since when (unix seconds, nanoseconds);
-//	[3] 1 when the last reading was good, [4, 5] its time, [6] the backlog, [7] the ready pods then;
-//	[8] the arrival rate estimate (messages per second);
-//	[9] the drain plan's replicas (0: none), [10] 1 once all its pods were ready, [11, 12] since when.
-const queueState = 13
+// The numbers queue keeps per policy metric, in its State, one metric after the other.
+const (
+	qEmpty         = iota // 1 while the queue is empty...
+	qEmptySec             // ...since when (unix seconds...
+	qEmptyNsec            // ...and nanoseconds)
+	qLast                 // 1 when the last reading was good...
+	qLastSec              // ...its time...
+	qLastNsec             //
+	qLastBacklog          // ...the backlog then...
+	qLastReady            // ...and the ready pods then
+	qArrivals             // the arrival rate estimate, messages per second
+	qPlan                 // the drain plan's replicas (0: none)
+	qPlanReady            // 1 once all the plan's pods were ready...
+	qPlanReadySec         // ...since when
+	qPlanReadyNsec        //
+	queueState            // how many numbers per metric
+)
 
 const (
 	noteIdle   = "queue idle: to zero"
@@ -142,7 +152,7 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		if empty {
 			since := a.emptySince(st, past, now)
 			idle = now.Sub(since) >= a.args.Idle
-			nx[0], nx[1], nx[2] = 1, float64(since.Unix()), float64(since.Nanosecond())
+			nx[qEmpty], nx[qEmptySec], nx[qEmptyNsec] = 1, float64(since.Unix()), float64(since.Nanosecond())
 		}
 		rate := m.RatePerReplica
 		ready := float64(max(in.Ready, 0))
@@ -150,7 +160,7 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		if idle {
 			arr = 0
 		}
-		nx[3], nx[4], nx[5], nx[6], nx[7], nx[8] = 1, float64(now.Unix()), float64(now.Nanosecond()), backlog, ready, arr
+		nx[qLast], nx[qLastSec], nx[qLastNsec], nx[qLastBacklog], nx[qLastReady], nx[qArrivals] = 1, float64(now.Unix()), float64(now.Nanosecond()), backlog, ready, arr
 
 		need := finite(backlog/m.DrainTime.Seconds() + arr)
 		n := ceil32(need / rate)
@@ -189,10 +199,10 @@ func (a queueAlgo) plan(st, nx []float64, now time.Time, drain time.Duration, em
 	}
 	var plan int32
 	var readyAt time.Time
-	if st != nil && st[9] > 0 {
-		plan = int32(min(st[9], math.MaxInt32))
-		if st[10] == 1 {
-			readyAt = time.Unix(int64(st[11]), int64(st[12]))
+	if st != nil && st[qPlan] > 0 {
+		plan = int32(min(st[qPlan], math.MaxInt32))
+		if st[qPlanReady] == 1 {
+			readyAt = time.Unix(int64(st[qPlanReadySec]), int64(st[qPlanReadyNsec]))
 		}
 	}
 	if !readyAt.IsZero() && now.Sub(readyAt) >= drain {
@@ -204,9 +214,9 @@ func (a queueAlgo) plan(st, nx []float64, now time.Time, drain time.Duration, em
 	if readyAt.IsZero() && ready >= min(plan, most) {
 		readyAt = now
 	}
-	nx[9] = float64(plan)
+	nx[qPlan] = float64(plan)
 	if !readyAt.IsZero() {
-		nx[10], nx[11], nx[12] = 1, float64(readyAt.Unix()), float64(readyAt.Nanosecond())
+		nx[qPlanReady], nx[qPlanReadySec], nx[qPlanReadyNsec] = 1, float64(readyAt.Unix()), float64(readyAt.Nanosecond())
 	}
 	return plan
 }
@@ -220,27 +230,27 @@ func (a queueAlgo) plan(st, nx []float64, now time.Time, drain time.Duration, em
 // arrives or the consumers keep up. The estimate then only rises (to the growth seen) and is otherwise kept,
 // until the queue has been idle long enough to go to zero.
 func (a queueAlgo) arrivals(st []float64, past []Sample, now time.Time, backlog, processing, rate float64) float64 {
-	if st == nil || st[3] != 1 {
+	if st == nil || st[qLast] != 1 {
 		return pastArrivals(past, now, a.args.RateWindow, backlog, processing)
 	}
-	dt := now.Sub(time.Unix(int64(st[4]), int64(st[5]))).Seconds()
+	dt := now.Sub(time.Unix(int64(st[qLastSec]), int64(st[qLastNsec]))).Seconds()
 	if dt <= 0 {
-		return st[8]
+		return st[qArrivals]
 	}
-	growth := (backlog - st[6]) / dt
-	if backlog <= 0 || st[6] <= 0 {
-		return finite(max(st[8], growth))
+	growth := (backlog - st[qLastBacklog]) / dt
+	if backlog <= 0 || st[qLastBacklog] <= 0 {
+		return finite(max(st[qArrivals], growth))
 	}
-	inst := max(finite(growth+st[7]*rate), 0)
+	inst := max(finite(growth+st[qLastReady]*rate), 0)
 	alpha := 1 - math.Exp(-dt/a.args.RateWindow.Seconds())
-	return finite(st[8] + alpha*(inst-st[8]))
+	return finite(st[qArrivals] + alpha*(inst-st[qArrivals]))
 }
 
 // emptySince is when the queue became empty: from the state when the last evaluation saw it empty too,
 // otherwise from the past readings (after a start, or when it has just emptied).
 func (a queueAlgo) emptySince(st []float64, past []Sample, now time.Time) time.Time {
-	if st != nil && st[0] == 1 {
-		if t := time.Unix(int64(st[1]), int64(st[2])); !t.After(now) {
+	if st != nil && st[qEmpty] == 1 {
+		if t := time.Unix(int64(st[qEmptySec]), int64(st[qEmptyNsec])); !t.After(now) {
 			return t
 		}
 		return now

@@ -9,42 +9,6 @@ import (
 )
 
 // any as a tick's want checks nothing: the test looks at the returned decisions instead.
-const anyCount = -2
-
-// walkPast is walk for algorithms that look back: it keeps Input.Past as the controller and the simulator do
-// (AppendPast at the policy's Lookback), starting from past, and returns every decision.
-func walkPast(t *testing.T, p *Policy, h History, past [][]Sample, ticks []tick) []Decision {
-	t.Helper()
-	last := int32(-1)
-	var out []Decision
-	for i, tk := range ticks {
-		cur := tk.cur
-		if cur == prev {
-			cur = last
-		}
-		ready := tk.ready
-		switch ready {
-		case 0:
-			ready = cur
-		case -1:
-			ready = 0
-		}
-		now := t0.Add(tk.at)
-		in := Input{Now: now, Current: cur, Ready: ready, Metrics: obs(tk.vals), Past: past}
-		d, nh := p.Evaluate(in, h)
-		if (tk.want != anyCount && d.Desired != tk.want) || (tk.reason != "" && d.Reason != tk.reason) {
-			t.Fatalf("tick %d (t%+v, current %d, ready %d, values %v): Evaluate = %d (%s at %s, raw %d from %s, proposals %+v); want %d (%s)",
-				i, tk.at, cur, ready, tk.vals, d.Desired, d.Reason, d.Stage, d.Raw, d.Winner, d.Proposals, tk.want, tk.reason)
-		}
-		if d.Scale() {
-			nh = nh.Scaled(now, cur, d.Desired)
-		}
-		h, last = nh, d.Desired
-		past = AppendPast(past, in, p.Lookback())
-		out = append(out, d)
-	}
-	return out
-}
 
 // series is a metric's past readings from f, every step within [from, to).
 func series(from, to time.Time, step time.Duration, f func(time.Time) float64) []Sample {

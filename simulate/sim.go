@@ -3,7 +3,6 @@ package simulate
 import (
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/podpilot/podpilot/metrics"
@@ -418,6 +417,3 @@ func sign(x int32) int32 {
 	}
 	return 0
 }
-
-// SortRuns orders runs by name; reports use the order the policies were given, this is for tests.
-func SortRuns(rs []Run) { sort.SliceStable(rs, func(i, j int) bool { return rs[i].Name < rs[j].Name }) }
