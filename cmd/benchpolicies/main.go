@@ -44,9 +44,10 @@ const (
 
 // Goals of issue 7.
 const (
-	goalOverload   = 0.5  // at most this share of hpa's overload-seconds at equal or lower cost
-	goalCost       = 1.3  // predictive's cost, times the lower bound, on traces with a daily pattern...
-	goalOverloaded = 0.01 // ...with overload under this share of the time
+	goalOverload   = 0.5   // at most this share of hpa's overload-seconds at equal or lower cost
+	goalCost       = 1.3   // predictive's cost, times the lower bound, on traces with a daily pattern...
+	goalOverloaded = 0.01  // ...with overload under this share of the time
+	minOverloaded  = 0.001 // the overload split is read at an hpa target overloaded at least this share of the time
 )
 
 var (
@@ -104,7 +105,21 @@ type result struct {
 	sweep      *simulate.SweepResult
 	floor      float64 // cost of a perfect forecast of each 10-minute mean with overload under goalOverloaded
 	scored     float64 // seconds scored
+	split      []split // hpa and the recommended policy at equal cost (see splits; nil: no such pair)
 }
+
+// split divides a run's overload-seconds into sudden ones, where the demand reaction time before was within the
+// capacity now ready (the load that overloads appeared too recently for any pod asked for in response to serve
+// it), and lasting ones.
+type split struct {
+	name, value      string
+	cost             float64 // × the lower bound
+	overload, sudden float64 // seconds
+}
+
+// reaction is the least time from a rise in demand to a pod serving it: the scrape that shows it, the loop that
+// acts on it and the pod's start-up.
+const reaction = scrape + interval + startup
 
 func run(w io.Writer, files, vals []string) error {
 	srcs, err := simulate.Sources(policies, simulate.BaseSpec{})
@@ -162,7 +177,53 @@ func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []s
 	r.scored = float64(run0.Summary.Steps) * run0.Interval.Seconds()
 	r.daily = dailyPattern(rec)
 	r.floor = forecastFloor(rec, scale, rec.Times[0].Add(r.warmup), run0.Policy.MinReplicas, run0.Policy.MaxReplicas)
+	if r.split, err = r.splits(rec, srcs, cfg); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// splits runs hpa at the headline target (or its lowest target above it overloaded at least minOverloaded of the
+// time) and the recommended policy at its best swept target within hpa's cost there, and splits each one's
+// overload (nil when there is no such pair).
+func (r *result) splits(rec *metrics.Recording, srcs []simulate.Source, cfg simulate.Config) ([]split, error) {
+	var ro *readoff
+	low := math.Inf(1)
+	h, _ := strconv.ParseFloat(headline, 64)
+	for _, o := range r.readoffs() {
+		v, _ := strconv.ParseFloat(o.hpa.Value, 64)
+		if o.found && v >= h && v < low && o.hpa.Summary.OverloadSeconds >= minOverloaded*r.scored {
+			ro, low = &o, v
+		}
+	}
+	if ro == nil {
+		return nil, nil
+	}
+	var out []split
+	for _, s := range srcs {
+		v := map[string]string{"hpa": ro.hpa.Value, recommended: ro.rec.Value}[s.Name]
+		if v == "" {
+			continue
+		}
+		data, err := simulate.SetField(s.Data, field, v)
+		if err != nil {
+			return nil, err
+		}
+		named, err := simulate.Parse([]simulate.Source{{Name: s.Name, File: s.File, Data: data}}, policy.Builtin())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Steps = true
+		res, err := simulate.Simulate(rec, named, cfg)
+		if err != nil {
+			return nil, err
+		}
+		run := res.Runs[0]
+		sp := split{name: s.Name, value: v, cost: run.Summary.CostRatio, overload: run.Summary.OverloadSeconds}
+		sp.sudden = sudden(run.Steps, rec.Times[0].Add(r.warmup))
+		out = append(out, sp)
+	}
+	return out, nil
 }
 
 // command is the `podpilot simulate` command line that reproduces a table.
@@ -324,6 +385,27 @@ func (r *result) cheapest(name string) (simulate.Point, bool) {
 	return simulate.Point{}, false
 }
 
+// sudden is the overload-seconds from `from` on, in steps one interval apart, where the demand one reaction time
+// earlier fitted in the capacity now ready.
+func sudden(steps []simulate.Step, from time.Time) float64 {
+	k := int(reaction / interval)
+	secs := 0.0
+	for i, st := range steps {
+		if st.Overload && !st.Time.Before(from) && i >= k && steps[i-k].Demand <= float64(st.Ready)*capacity {
+			secs += interval.Seconds()
+		}
+	}
+	return secs
+}
+
+// share is a as a percentage of b.
+func share(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f %%", 100*a/b)
+}
+
 func ratioText(x float64) string {
 	switch {
 	case math.IsNaN(x):
@@ -367,6 +449,26 @@ func glance(w io.Writer, rs []*result) {
 			default:
 				fmt.Fprintf(w, " %s, %.2f |", ratioText(ro.fratio), ro.rev/float64(ro.hpa.Summary.Reversals))
 			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nWhere the overload comes from, at hpa's %s %% point (or its lowest target above that overloaded at least\n", headline)
+	fmt.Fprintf(w, "%g %% of the time): hpa there and %s at its best swept target within hpa's cost, with each one's\n", 100*minOverloaded, recommended)
+	fmt.Fprintf(w, "overload split into **sudden** seconds, where the demand one reaction time earlier (%s: scrape, loop and\n", duration(reaction))
+	fmt.Fprintf(w, "start-up) fitted in the capacity now ready, so that the load came too recently for any pod asked for in response\n")
+	fmt.Fprintf(w, "to it to serve it, and **lasting** seconds (the rest). Only spare capacity held in advance avoids sudden overload;\n")
+	fmt.Fprintf(w, "a faster or larger scale-up avoids lasting overload. Where most of hpa's overload is sudden, a reactive policy can\n")
+	fmt.Fprintf(w, "halve it at equal cost only by placing its spare capacity better, not by reacting faster.\n\n")
+	fmt.Fprintf(w, "| trace | hpa: target, cost, overload (s) | sudden | lasting | %s: target, cost, overload (s) | sudden | lasting |\n|---|---|---|---|---|---|---|\n", recommended)
+	for _, r := range rs {
+		if len(r.split) != 2 {
+			fmt.Fprintf(w, "| %s | no such pair | | | | | |\n", r.name)
+			continue
+		}
+		fmt.Fprintf(w, "| %s |", r.name)
+		for _, sp := range r.split {
+			fmt.Fprintf(w, " %s %%, %.2f, %.0f | %.0f (%s) | %.0f (%s) |", sp.value, sp.cost, sp.overload, sp.sudden, share(sp.sudden, sp.overload),
+				sp.overload-sp.sudden, share(sp.overload-sp.sudden, sp.overload))
 		}
 		fmt.Fprintln(w)
 	}
