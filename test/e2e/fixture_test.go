@@ -135,13 +135,24 @@ func (s *scales) since(target string, t time.Time) []scaleEvent {
 // waitReplicas waits until target's spec is want and that many pods are ready.
 func waitReplicas(t *testing.T, cs kubernetes.Interface, target string, want int32, timeout time.Duration) time.Duration {
 	t.Helper()
+	return waitReplicasIn(t, cs, target, want, want, timeout)
+}
+
+// waitReplicasIn waits until target's spec is between lo and hi and that many pods are ready.
+func waitReplicasIn(t *testing.T, cs kubernetes.Interface, target string, lo, hi int32, timeout time.Duration) time.Duration {
+	t.Helper()
 	ns, name, _ := strings.Cut(target, "/")
-	return harness.Eventually(t, timeout, fmt.Sprintf("%s at %d ready replicas", target, want), func() (bool, string) {
+	what := fmt.Sprintf("%s at %d ready replicas", target, lo)
+	if hi != lo {
+		what = fmt.Sprintf("%s at %d to %d ready replicas", target, lo, hi)
+	}
+	return harness.Eventually(t, timeout, what, func() (bool, string) {
 		d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		return *d.Spec.Replicas == want && d.Status.ReadyReplicas == want, fmt.Sprintf("spec %d, ready %d", *d.Spec.Replicas, d.Status.ReadyReplicas)
+		n := *d.Spec.Replicas
+		return n >= lo && n <= hi && d.Status.ReadyReplicas == n, fmt.Sprintf("spec %d, ready %d", n, d.Status.ReadyReplicas)
 	})
 }
 
