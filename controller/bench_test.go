@@ -56,7 +56,7 @@ func BenchmarkPass2000(b *testing.B) {
 	client := fake.NewClientset(objs...)
 	// The fake scale client leaves the Deployments at 10, so every pass scales all 2,000 targets and emits an Event
 	// for each. An API server keeps those Events, not podpilot: the fake accepts them without storing them, so that
-	// the RSS below is podpilot's and does not grow with the number of passes.
+	// the RSS below does not count them.
 	client.PrependReactor("create", "events", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, a.(k8stesting.CreateAction).GetObject(), nil
 	})

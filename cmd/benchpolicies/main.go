@@ -108,9 +108,9 @@ type result struct {
 	split      []split // hpa and the recommended policy at equal cost (see splits; nil: no such pair)
 }
 
-// split divides a run's overload-seconds into sudden ones, where the demand reaction time before was within the
-// capacity now ready (the load that overloads appeared too recently for any pod asked for in response to serve
-// it), and lasting ones.
+// split divides a run's overload-seconds into sudden ones, where the demand one reaction time earlier fitted in the
+// capacity now ready (the load that overloads appeared too recently for any pod asked for in response to it to
+// serve it), and lasting ones.
 type split struct {
 	name, value      string
 	cost             float64 // × the lower bound
