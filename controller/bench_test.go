@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/podpilot/podpilot/metrics"
 	"github.com/podpilot/podpilot/policy"
+	"github.com/podpilot/podpilot/test/benchmem"
 )
 
 // BenchmarkPass2000 is one pass over 2,000 targets (5 namespaces × 400 Deployments, each with a cpu and a qps
@@ -96,24 +96,5 @@ func BenchmarkPass2000(b *testing.B) {
 		b.Fatalf("pass decided %d targets with %d queries; want 2000 with 2", decided, res.Queries)
 	}
 	b.ReportMetric(float64(res.Queries), "queries/pass")
-	if rss, hwm := procStatus("VmRSS"), procStatus("VmHWM"); rss > 0 {
-		b.ReportMetric(rss/1024, "MB-RSS")
-		b.ReportMetric(hwm/1024, "MB-peak-RSS")
-	}
-}
-
-// procStatus reads a kB figure from /proc/self/status (0 where there is none).
-func procStatus(key string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-			return kb
-		}
-	}
-	return 0
+	benchmem.Report(b)
 }

@@ -1,15 +1,13 @@
 package metrics
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/podpilot/podpilot/policy"
+	"github.com/podpilot/podpilot/test/benchmem"
 )
 
 // BenchmarkFetch2000 reads 2,000 targets (5 namespaces × 400 Deployments, each with the default cpu and qps
@@ -48,26 +46,5 @@ func BenchmarkFetch2000(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(res.Queries), "queries/pass")
-	if rss, hwm := procStatusKB("VmRSS"), procStatusKB("VmHWM"); rss > 0 {
-		b.ReportMetric(rss/1024, "MB-RSS")
-		b.ReportMetric(hwm/1024, "MB-peak-RSS")
-	}
-}
-
-// procStatusKB reads a "kB" field of /proc/self/status, such as VmRSS (resident memory now) or VmHWM (its peak);
-// 0 where there is no /proc.
-func procStatusKB(field string) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb
-		}
-	}
-	return 0
+	benchmem.Report(b)
 }
