@@ -39,35 +39,6 @@ const (
 	tolerance = 0.025
 )
 
-const manifests = `
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: demo
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: demo
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      nodeSelector: {type: kwok}
-      tolerations:
-        - {key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}
-      containers:
-        - name: app
-          image: registry.invalid/web:1 # never pulled: kwok runs no containers
-          resources:
-            requests: {cpu: 500m, memory: 64Mi}
-`
-
 // The policy uses the default query of each kind: no query: field.
 const policyFile = `
 target: {namespace: demo, name: web}
@@ -87,7 +58,7 @@ func TestSmoke(t *testing.T) {
 	c := harness.StartCluster(t)
 	sw.Lap("control plane up (up.sh)")
 
-	c.Apply(t, manifests)
+	c.Apply(t, deployment(namespace, name, replicas, nil)) // 500m CPU requested per pod (cpuRequest)
 	cs := c.Client(t)
 	ctx := context.Background()
 	waitReady := func(want int32) {
