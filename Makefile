@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 BIN      ?= bin/podpilot
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test unit fuzz e2e bench bench-policies demo clean
+.PHONY: all build test unit fuzz e2e bench bench-policies bench-tuning demo clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench:
 # podpilot's algorithms, with a sweep of each policy's target (about 40 s on two cores). See docs/benchmarks.md.
 bench-policies:
 	$(GO) run ./cmd/benchpolicies > docs/benchmarks.md.tmp && mv docs/benchmarks.md.tmp docs/benchmarks.md
+
+# Would another setting of target-tracking's arguments meet goal 1? (docs/tuning.md, about six minutes)
+bench-tuning:
+	$(GO) run ./cmd/benchpolicies -tuning > docs/tuning.md.tmp && mv docs/tuning.md.tmp docs/tuning.md
 
 # podpilot live on a local control plane with Prometheus and a synthetic burst; Ctrl-C (or DURATION=5m) stops it.
 DURATION ?= 0

@@ -87,13 +87,64 @@ type predictiveAlgo struct {
 	alpha    float64         // weight of each new error in the mean
 }
 
-// Lookback covers the longest season, the level window one season back and the horizon.
+// Lookback covers the longest season, the level window one season back and the horizon, for forecasts made from
+// a backtest's span plus a horizon ago on.
 func (a predictiveAlgo) Lookback() time.Duration {
 	var s time.Duration
 	for _, x := range a.seasons {
 		s = max(s, x)
 	}
-	return s + max(a.args.Window, a.horizon) + a.interval
+	return s + max(a.args.Window, a.horizon) + a.interval + a.backtestSpan() + a.horizon
+}
+
+// backtestSpan is how long a backtest scores forecasts for: four horizons, the error's time constant.
+func (a predictiveAlgo) backtestSpan() time.Duration { return 4 * a.horizon }
+
+// backtest is the error the forecasts would have had over the last backtestSpan of past, as Propose measures it
+// (false: no forecast in that span had its reading). A fresh start (a restart, a new leader) thus
+// knows its recent error from the history backfilled from Prometheus, instead of trusting the forecast until it
+// has scored new ones.
+func (a predictiveAlgo) backtest(past []Sample, now time.Time, scale float64) (float64, bool) {
+	var errMean float64
+	known := false
+	from := now.Add(-a.horizon - a.backtestSpan())
+	for k := after(past, from); k < len(past); k++ {
+		made := past[k]
+		if made.Time.Add(a.horizon).After(now) {
+			break
+		}
+		if !usableValue(made.Value) {
+			continue
+		}
+		j := nearest(past, made.Time.Add(a.horizon))
+		if j < 0 || absDuration(past[j].Time.Sub(made.Time.Add(a.horizon))) > a.interval/2 || !usableValue(past[j].Value) {
+			continue
+		}
+		f, ok := a.forecast(past[:k], made.Time, made.Value)
+		if !ok {
+			continue
+		}
+		actual := past[j].Value
+		e := finite(math.Abs(f-actual) / math.Max(actual, scale))
+		if !known {
+			errMean, known = e, true
+		} else {
+			errMean += a.alpha * (e - errMean)
+		}
+	}
+	return errMean, known
+}
+
+// nearest is the index of the sample of past nearest to at (-1: none).
+func nearest(past []Sample, at time.Time) int {
+	j := sort.Search(len(past), func(i int) bool { return !past[i].Time.Before(at) })
+	if j > 0 && (j == len(past) || at.Sub(past[j-1].Time) <= past[j].Time.Sub(at)) {
+		j--
+	}
+	if j >= len(past) {
+		return -1
+	}
+	return j
 }
 
 const (
@@ -145,6 +196,15 @@ func (a predictiveAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			continue
 		}
 		scale, _ := m.Target()
+		var past []Sample
+		if i < len(in.Past) {
+			past = in.Past[i]
+		}
+		if known == 0 && len(pending) == 0 {
+			if e, ok := a.backtest(past, now, scale); ok {
+				errMean, known = e, 1
+			}
+		}
 		// Compare the forecasts made a horizon ago with the reading they forecast.
 		k := 0
 		for ; k+1 < len(pending) && pending[k] <= settle; k += 2 {
@@ -165,10 +225,6 @@ func (a predictiveAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		var forecast float64
 		var has bool
 		if ok {
-			var past []Sample
-			if i < len(in.Past) {
-				past = in.Past[i]
-			}
 			forecast, has = a.forecast(past, now, actual)
 		}
 		n := len(pending) / 2
@@ -234,11 +290,8 @@ func (a predictiveAlgo) forecast(past []Sample, now time.Time, cur float64) (flo
 // of the window a season back. recent is the mean over the window ending now, the current reading included.
 func (a predictiveAlgo) seasonal(past []Sample, now time.Time, recent float64, season time.Duration) (float64, bool) {
 	at := now.Add(a.horizon - season)
-	j := sort.Search(len(past), func(i int) bool { return !past[i].Time.Before(at) })
-	if j > 0 && (j == len(past) || at.Sub(past[j-1].Time) <= past[j].Time.Sub(at)) {
-		j--
-	}
-	if j >= len(past) || absDuration(past[j].Time.Sub(at)) > a.interval || !usableValue(past[j].Value) {
+	j := nearest(past, at)
+	if j < 0 || absDuration(past[j].Time.Sub(at)) > a.interval || !usableValue(past[j].Value) {
 		return 0, false
 	}
 	base := past[j].Value

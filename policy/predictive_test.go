@@ -137,6 +137,47 @@ func TestPredictiveFallsBackOnError(t *testing.T) {
 	}
 }
 
+// A fresh start (a restart, a new leader) scores the forecasts it would have made over the history backfilled
+// from Prometheus before it trusts them: yesterday's spike at 08:45–08:55 did not come back today, so the first
+// evaluation at 08:50 knows the forecast's error and stays reactive instead of asking for yesterday's spike. With
+// history that the forecast explains, the error is known at once and small.
+func TestPredictiveBacktestOnStart(t *testing.T) {
+	from := rise.Add(-10 * time.Minute)
+	spike := func(at time.Time) float64 {
+		if at.Before(from.Add(-24*time.Hour+5*time.Minute)) && !at.Before(from.Add(-24*time.Hour-5*time.Minute)) {
+			return 1000
+		}
+		return 100
+	}
+	for _, tc := range []struct {
+		name     string
+		load     func(time.Time) float64
+		forecast float64 // the forecast at 08:50, for 08:51:15
+		err      func(float64) bool
+	}{
+		// Trusted, this forecast would ask for 25 replicas.
+		{"yesterday's spike is not today's", spike, 241, func(e float64) bool { return e > 0.3 }},
+		{"the pattern holds", workday, 100, func(e float64) bool { return e == 0 }},
+	} {
+		ticks := ticksOf(from, from.Add(15*time.Second), tc.load)
+		ticks[0].cur = 10
+		ds := walkPast(t, mustParse(t, predictivePolicy), warm, history(from.Add(-15*time.Second), tc.load), ticks)
+		pr := ds[0].Proposals[0]
+		if ds[0].Desired != 10 || math.Round(pr.Forecast) != tc.forecast || !tc.err(pr.ForecastError) {
+			t.Errorf("%s: Evaluate = %d, proposal %+v; want 10 with a forecast of %g", tc.name, ds[0].Desired, pr, tc.forecast)
+		}
+	}
+	// Without the history, nothing is scored: the forecast is trusted until its own forecasts come due.
+	p := mustParse(t, predictivePolicy)
+	alg := p.Algorithms[0].Impl.(predictiveAlgo)
+	if _, ok := alg.backtest(nil, from, 10); ok {
+		t.Errorf("backtest on no history: known")
+	}
+	if e, ok := alg.backtest(history(from.Add(-15*time.Second), spike)[0], from, 10); !ok || e <= 0.3 {
+		t.Errorf("backtest over yesterday's spike: %g, %v; want above maxError (0.3), known", e, ok)
+	}
+}
+
 func TestPredictiveForecast(t *testing.T) {
 	now := t0
 	flat := func(time.Time) float64 { return 100 }

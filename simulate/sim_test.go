@@ -502,7 +502,7 @@ func TestFrontier(t *testing.T) {
 		return Point{Value: v, Summary: Summary{CostRatio: cost, OverloadSeconds: over}}
 	}
 	ps := []Point{pt("a", 1.2, 100), pt("b", 1.5, 50), pt("c", 1.6, 80), pt("d", 2.0, 0), pt("e", 1.2, 120)}
-	markFrontier(ps)
+	MarkFrontier(ps)
 	var got []string
 	for _, p := range Frontier(ps) {
 		got = append(got, p.Value)

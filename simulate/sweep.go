@@ -87,12 +87,14 @@ func RunSweep(rec *metrics.Recording, srcs []Source, sw Sweep, cfg Config) (*Swe
 		}
 	}
 	for i := range res.Runs {
-		markFrontier(res.Runs[i].Points)
+		MarkFrontier(res.Runs[i].Points)
 	}
 	return res, nil
 }
 
-func markFrontier(ps []Point) {
+// MarkFrontier sets each point's Frontier: no other point of ps is as cheap and as little overloaded, and
+// better in one of the two. Points of several runs marked together give the frontier of their union.
+func MarkFrontier(ps []Point) {
 	for i := range ps {
 		a := ps[i].Summary
 		ps[i].Frontier = true

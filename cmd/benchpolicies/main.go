@@ -7,6 +7,9 @@
 //
 // Every number comes from the simulate package, the code behind `podpilot simulate`, and every trace's section
 // prints the `podpilot simulate` commands that reproduce its tables.
+//
+// With -tuning it prints the tuning study instead (make bench-tuning, docs/tuning.md): target-tracking at a grid
+// of its arguments, read against hpa at each of hpa's points (tuning.go).
 package main
 
 import (
@@ -82,6 +85,7 @@ func duration(d time.Duration) string {
 func main() {
 	glob := flag.String("traces", "testdata/traces/*.csv", "the traces (a glob, relative to the repository)")
 	vals := flag.String("values", strings.Join(values, ","), "the swept targets (percent of a replica's capacity)")
+	tune := flag.Bool("tuning", false, "print the tuning study of target-tracking's arguments (docs/tuning.md) instead")
 	flag.Parse()
 	files, _ := filepath.Glob(*glob)
 	sort.Strings(files)
@@ -89,7 +93,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchpolicies: no traces match %s (run it from the repository's root)\n", *glob)
 		os.Exit(1)
 	}
-	if err := run(os.Stdout, files, strings.Split(*vals, ",")); err != nil {
+	do := run
+	if *tune {
+		do = tuning
+	}
+	if err := do(os.Stdout, files, strings.Split(*vals, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpolicies:", err)
 		os.Exit(1)
 	}
@@ -147,26 +155,35 @@ func run(w io.Writer, files, vals []string) error {
 	return bw.Flush()
 }
 
-func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []string) (*result, error) {
-	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	rec, err := metrics.ReadFile(file, name)
+// load reads r.file and sets r's name, scale and warm-up; it returns the recording and the workload model.
+func (r *result) load() (*metrics.Recording, simulate.Config, error) {
+	r.name = strings.TrimSuffix(filepath.Base(r.file), filepath.Ext(r.file))
+	rec, err := metrics.ReadFile(r.file, r.name)
 	if err != nil {
-		return nil, err
+		return nil, simulate.Config{}, err
 	}
 	if len(rec.Series) != 1 {
-		return nil, fmt.Errorf("%s: want one demand series", file)
+		return nil, simulate.Config{}, fmt.Errorf("%s: want one demand series", r.file)
 	}
 	peak := 0.0
 	for _, v := range rec.Series[0].Values {
 		peak = math.Max(peak, v)
 	}
-	r := &result{file: file, name: name, scale: strconv.FormatFloat(peakReplicas*capacity/peak, 'g', 10, 64)}
+	r.scale = strconv.FormatFloat(peakReplicas*capacity/peak, 'g', 10, 64)
 	scale, _ := strconv.ParseFloat(r.scale, 64) // what the printed command gives, to the last bit
 	if rec.Times[len(rec.Times)-1].Sub(rec.Times[0]) > warmupFrom {
 		r.warmup = warmup
 	}
-	cfg := simulate.Config{Mode: simulate.ClosedLoop, Interval: interval, Scale: scale, Warmup: r.warmup,
-		Model: simulate.Model{Capacity: capacity, Startup: startup, Scrape: scrape}}
+	return rec, simulate.Config{Mode: simulate.ClosedLoop, Interval: interval, Scale: scale, Warmup: r.warmup,
+		Model: simulate.Model{Capacity: capacity, Startup: startup, Scrape: scrape}}, nil
+}
+
+func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []string) (*result, error) {
+	r := &result{file: file}
+	rec, cfg, err := r.load()
+	if err != nil {
+		return nil, err
+	}
 	if r.res, err = simulate.Simulate(rec, named, cfg); err != nil {
 		return nil, err
 	}
@@ -176,7 +193,7 @@ func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []s
 	run0 := r.res.Runs[0]
 	r.scored = float64(run0.Summary.Steps) * run0.Interval.Seconds()
 	r.daily = dailyPattern(rec)
-	r.floor = forecastFloor(rec, scale, rec.Times[0].Add(r.warmup), run0.Policy.MinReplicas, run0.Policy.MaxReplicas)
+	r.floor = forecastFloor(rec, cfg.Scale, rec.Times[0].Add(r.warmup), run0.Policy.MinReplicas, run0.Policy.MaxReplicas)
 	if r.split, err = r.splits(rec, srcs, cfg); err != nil {
 		return nil, err
 	}
@@ -332,6 +349,11 @@ func (r *result) readoffs() []readoff {
 			rec = sr.Points
 		}
 	}
+	return readoffsOf(hpa, rec)
+}
+
+// readoffsOf reads rec (frontier marked) against each of hpa's frontier points with a target up to maxGoal.
+func readoffsOf(hpa, rec []simulate.Point) []readoff {
 	front := simulate.Frontier(rec)
 	var out []readoff
 	for _, p := range simulate.Frontier(hpa) {
@@ -430,15 +452,11 @@ func glance(w io.Writer, rs []*result) {
 	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(cols)))
 	for _, r := range rs {
 		ros := r.readoffs()
-		met := 0
 		at := map[string]readoff{}
 		for _, ro := range ros {
-			if ro.met {
-				met++
-			}
 			at[ro.hpa.Value] = ro
 		}
-		fmt.Fprintf(w, "| %s | %d of %d |", r.name, met, len(ros))
+		fmt.Fprintf(w, "| %s | %d of %d |", r.name, countMet(ros), len(ros))
 		for _, c := range cols {
 			ro, ok := at[c]
 			switch {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podpilot/podpilot/policy"
 	"github.com/podpilot/podpilot/simulate"
 )
 
@@ -72,5 +73,70 @@ func TestSudden(t *testing.T) {
 		if got := sudden(tc.steps, tc.from); got != tc.want {
 			t.Errorf("%s: %g sudden seconds; want %g", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The tuning study's defaults are the benchmark's target-tracking, and the union of every setting's frontier is
+// never worse than the defaults' at any of hpa's points.
+func TestTuning(t *testing.T) {
+	t.Chdir("../..")
+	file, vals := "testdata/traces/azure_functions_slopower_60s.csv", []string{"70", "100", "125"}
+	srcs, err := simulate.Sources(policies, simulate.BaseSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := simulate.Parse(srcs, policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bench(file, srcs, named, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := simulate.Sources([]string{"hpa", recommended, policies[2]}, simulate.BaseSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid, err := settings(base[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []simulate.Source{base[0]}
+	defaults := 0
+	for _, s := range grid {
+		all = append(all, s.src)
+		if isDefault(s.label) {
+			defaults++
+		}
+	}
+	if len(grid) != len(spreads)*len(levelDowns)*len(downs) || defaults != 1 {
+		t.Fatalf("%d settings, %d of them the defaults", len(grid), defaults)
+	}
+	tt, err := tune(file, all, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, def, best := r.readoffs(), tt.defaults(), tt.best()
+	if len(want) == 0 || len(def) != len(want) || len(best) != len(want) {
+		t.Fatalf("read-offs: benchmark %d, defaults %d, best %d", len(want), len(def), len(best))
+	}
+	better := false
+	for i := range want {
+		if def[i].on != want[i].on || def[i].over != want[i].over || def[i].rev != want[i].rev {
+			t.Errorf("hpa %s: defaults read %+v; the benchmark %+v", want[i].hpa.Value, def[i], want[i])
+		}
+		b := best[i].ro
+		if def[i].met && !b.met || def[i].on && !b.met && (!b.on || b.over > def[i].over) {
+			t.Errorf("hpa %s: the best setting (%s: %+v) is worse than the defaults (%+v)", want[i].hpa.Value, best[i].label, b, def[i])
+		}
+		better = better || b.on && (!def[i].on || b.over < def[i].over)
+	}
+	if !better {
+		t.Errorf("no setting beats the defaults anywhere: the grid adds nothing")
+	}
+	var b bytes.Buffer
+	tuningReport(&b, []tuned{tt}, vals, len(grid))
+	if out := b.String(); !strings.Contains(out, "| azure_functions_slopower_60s | 0 of 2 | ") || !strings.Contains(out, "| 70 | 2.62 / 4410 / 137 | 0.85×, ") {
+		t.Errorf("report:\n%s", out)
 	}
 }
