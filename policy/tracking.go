@@ -120,6 +120,8 @@ const (
 	stSettle          // unix seconds until which a rise is not read through the window (new pods' rates settle)
 	stReady           // ready pods at the previous evaluation
 	stSeen            // 1 once the metric has had a usable reading
+	stAbove           // unix seconds of the last estimate at or above the level
+	stBelow           // the highest estimate since then
 	stLen
 )
 
@@ -191,7 +193,9 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 //     trails by that many intervals). A single jump is taken as it is (a gauge, or a scrape slower than the loop,
 //     moves at once), and nothing is read through the window for one window after new pods became ready, whose
 //     first rates are unsettled;
-//   - the level follows the estimate with time constant levelUp when above it and levelDown when below;
+//   - the level follows the estimate with time constant levelUp when above it and levelDown when below, and once
+//     every estimate for a whole levelDown has been below it (a lasting fall, not noise), it is no higher than
+//     the highest of them;
 //   - the spread is the standard deviation of the estimate around the level, exponentially weighted over
 //     spreadWindow, where a reading below the level counts at most two standard deviations: a lasting fall is
 //     not noise;
@@ -204,7 +208,7 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, read
 	if s[stSeen] != 1 || !(s[stLevel] >= 0) || math.IsInf(s[stLevel], 0) || !(s[stVar] >= 0) || math.IsInf(s[stVar], 0) {
 		// A first reading (or a state that overflowed): the level is the reading, with no margin yet.
 		s[stPrevTime], s[stPrev], s[stLevel], s[stVar], s[stRise], s[stSettle] = t, r, r, 0, 0, 0
-		s[stReady], s[stSeen] = float64(ready), 1
+		s[stReady], s[stSeen], s[stAbove], s[stBelow] = float64(ready), 1, t, 0
 		return r, r, false
 	}
 	if float64(ready) > s[stReady] && n > 0 {
@@ -237,6 +241,13 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, read
 		tau = a.args.LevelDown
 	}
 	s[stLevel] += smoothing(a.interval, tau) * d
+	// A fall that lasts: once every estimate for a whole levelDown has been below the level, the level is no
+	// higher than the highest of them (once per such stretch: from then on it is at or below that highest).
+	if d >= 0 {
+		s[stAbove], s[stBelow] = t, 0
+	} else if s[stBelow] = math.Max(s[stBelow], e); t-s[stAbove] >= a.args.LevelDown.Seconds() {
+		s[stLevel] = math.Min(s[stLevel], s[stBelow])
+	}
 	// A reading below the level counts at most two standard deviations: a lasting fall, which the level takes
 	// levelDown to follow, is not noise and must not widen the margin for the next spreadWindow.
 	w := smoothing(a.interval, a.args.SpreadWindow)
