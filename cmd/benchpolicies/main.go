@@ -9,7 +9,8 @@
 // prints the `podpilot simulate` commands that reproduce its tables.
 //
 // With -tuning it prints the tuning study instead (make bench-tuning, docs/tuning.md): target-tracking at a grid
-// of its arguments, read against hpa at each of hpa's points (tuning.go).
+// of its arguments, read against hpa at each of hpa's points (tuning.go), and an idealized bound without the
+// metric pipeline (ideal.go).
 package main
 
 import (

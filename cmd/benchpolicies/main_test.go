@@ -112,7 +112,7 @@ func TestTuning(t *testing.T) {
 	if len(grid) != len(spreads)*len(levelDowns)*len(downs) || defaults != 1 {
 		t.Fatalf("%d settings, %d of them the defaults", len(grid), defaults)
 	}
-	tt, err := tune(file, all, vals)
+	tt, _, err := tune(file, all, vals, 1, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
