@@ -217,8 +217,9 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, read
 	s[stReady] = float64(ready)
 	e := r
 	falling = r < s[stPrev]
+	gap := t - s[stPrevTime] - iv
 	// Only a reading one interval after the previous one is a rise of the rate (not a gap or a reload).
-	if rise := r - s[stPrev]; rise > 0 && math.Abs(t-s[stPrevTime]-iv) <= iv/2 {
+	if rise := r - s[stPrev]; rise > 0 && math.Abs(gap) <= iv/2 {
 		s[stRise]++
 		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once.
 		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] {
@@ -242,8 +243,9 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, read
 	}
 	s[stLevel] += smoothing(a.interval, tau) * d
 	// A fall that lasts: once every estimate for a whole levelDown has been below the level, the level is no
-	// higher than the highest of them (once per such stretch: from then on it is at or below that highest).
-	if d >= 0 {
+	// higher than the highest of them (once per such stretch: from then on it is at or below that highest). A gap
+	// in the readings starts the watch again: what the missing ones were is not known.
+	if d >= 0 || gap > iv/2 {
 		s[stAbove], s[stBelow] = t, 0
 	} else if s[stBelow] = math.Max(s[stBelow], e); t-s[stAbove] >= a.args.LevelDown.Seconds() {
 		s[stLevel] = math.Min(s[stLevel], s[stBelow])

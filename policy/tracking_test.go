@@ -257,17 +257,20 @@ metrics: [{kind: promql, name: rps, query: 'sum(rate(requests_total{ {{.Selector
 // for a whole levelDown (5m) has been below it, and then drops to the highest of them, so the count is at the new
 // load (5) 12 minutes after a 4× drop (HPA: 5 minutes), each scale-down waiting for the 3m window and cooldown. A
 // reading back at the level restarts that watch: the count follows the level's slower fall until 5m after it (and
-// keeps a sixth replica for the noise that reading taught).
+// keeps a sixth replica for the noise that reading taught). So does a gap in the readings: a metric that was broken
+// for a while is not taken to have been low all along.
 func TestTrackingLastingFall(t *testing.T) {
 	p := mustParse(t, tracking)
 	for _, tc := range []struct {
 		name string
 		blip int // the evaluation after the fall (at 10m) whose reading is 120, at the level then; 0: none
+		gap  int // evaluations after the fall's first whose readings are invalid
 		want []string
 	}{
 		{name: "lasting", want: []string{"3m15s 20→18", "6m15s 18→13", "9m15s 13→6", "12m15s 6→5"}},
 		{name: "back at the level after 4m", blip: 16,
 			want: []string{"3m15s 20→18", "6m15s 18→13", "9m15s 13→10", "12m15s 10→6"}},
+		{name: "readings missing for 4m", gap: 16, want: []string{"7m15s 20→18", "10m15s 18→13", "13m15s 13→6", "16m15s 6→5"}},
 	} {
 		h, cur := warm, int32(20)
 		var steps []string
@@ -279,6 +282,8 @@ func TestTrackingLastingFall(t *testing.T) {
 				v = 200
 			case i == 40+tc.blip && tc.blip > 0:
 				v = 120
+			case i > 40 && i <= 40+tc.gap:
+				v = bad
 			}
 			d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: cur, Metrics: obs([]float64{v})}, h)
 			if d.Scale() {

@@ -33,10 +33,12 @@ var (
 const idealMLow, idealMHigh = 100, 400
 
 const (
-	idealLag                                  = int(reaction / interval)        // steps from a demand to capacity sized for it
-	idealWindow                               = int(5 * time.Minute / interval) // ideal hpa's scale-down window, in steps
-	idealLevelUp, idealLevelDown, idealSpread = time.Minute, 5 * time.Minute, 30 * time.Minute
+	idealLag    = int(reaction / interval)        // steps from a demand to capacity sized for it
+	idealWindow = int(5 * time.Minute / interval) // ideal hpa's scale-down window, in steps
 )
+
+// target-tracking's default time constants for the level and the spread (trackingDefaults in policy/tracking.go).
+const idealLevelUp, idealLevelDown, idealSpread = time.Minute, 5 * time.Minute, 30 * time.Minute
 
 // idealTrace is one trace's demand in replicas at every 15 s step, and the step scoring starts at.
 type idealTrace struct {
@@ -140,9 +142,9 @@ func (t idealTrace) study() idealRow {
 	ms := t.margins()
 	for _, g := range idealTargets {
 		h := t.hpa(g)
-		b := math.NaN()
+		b := math.NaN() // until a setting as cheap is found: the first one takes it, then any less overloaded
 		for _, s := range ms {
-			if s.cost <= h.cost && !(s.over >= b) {
+			if s.cost <= h.cost && (math.IsNaN(b) || s.over < b) {
 				b = s.over
 			}
 		}
