@@ -398,6 +398,16 @@ func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision
 		log.Warn("invalid metrics", zap.Strings("metrics", bad), zap.String("reason", string(d.Reason)))
 		c.cluster.Event(p.Target, true, "MetricUnavailable", fmt.Sprintf("%s; holding at %d (no scale-down on a broken metric)", strings.Join(bad, "; "), d.Desired))
 	}
+	if d.Reason == policy.MetricPartial {
+		var part []string
+		for i, o := range obs {
+			if o.Valid && o.Partial(d.Ready) && i < len(p.Metrics) {
+				part = append(part, fmt.Sprintf("%s: %d of %d ready pods report", p.Metrics[i].Name, o.Pods, d.Ready))
+			}
+		}
+		log.Warn("partial metrics", zap.Strings("metrics", part))
+		c.cluster.Event(p.Target, true, "MetricPartial", fmt.Sprintf("%s; holding at %d (no scale-down while pods' metrics are missing)", strings.Join(part, "; "), d.Desired))
+	}
 }
 
 // explain says what moved the count, for Events.

@@ -306,6 +306,34 @@ func TestPassInvalidMetrics(t *testing.T) {
 	}
 }
 
+// Pods whose metrics went missing may be the busy ones: a QPS sum over 3 of 10 ready pods holds the count, with a
+// Warning Event that says how many pods report. Once all 10 report, the same sum scales down.
+func TestPassPartialMetric(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.warm()
+	sum := rule{contains: "http_requests_total", body: vector(series("shop", "web", "30", t0))}
+	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "3", t0))}, sum)
+	res := f.ctl.Pass(context.Background(), always)
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricPartial || len(f.patches()) != 0 {
+		t.Errorf("decision = %+v, patches %v; want a hold at 10 (MetricPartial) and no write", d, f.patches())
+	}
+	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: 3 of 10 ready pods report; holding at 10 (no scale-down while pods' metrics are missing)" {
+		t.Errorf("events = %q", ev)
+	}
+	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "10", t0.Add(15*time.Second)))},
+		rule{contains: "http_requests_total", body: vector(series("shop", "web", "30", t0.Add(15*time.Second)))})
+	f.clock.Step(15 * time.Second)
+	res = f.ctl.Pass(context.Background(), always)
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired >= 10 || len(f.patches()) != 1 {
+		t.Errorf("decision = %+v, patches %v; want a scale-down once every pod reports", d, f.patches())
+	}
+}
+
 // A concurrent change between the read and the write is a conflict: the target is read again and decided again.
 func TestPassConflictRetried(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))

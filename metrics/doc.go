@@ -9,6 +9,9 @@
 //   - validating results: an empty result, NaN, ±Inf, a stale sample, several series for one target, a failed or
 //     timed-out query and a result that is not a vector each make an invalid Observation whose Reason names the
 //     target, the metric and the query; an invalid reading is never a zero;
+//   - the count of the pods a reading covers (Observation.Pods), for metrics that have a PodsQuery (the default
+//     qps template): a second query of the same pass, batched as the first, whose failure leaves the count
+//     unknown (0) and the reading as it is;
 //   - range queries (Client.Range), for `podpilot record` and for history on start, and recordings.
 //
 // It must not decide anything about replicas: it reads no metric targets, tolerances or behaviour, never turns
@@ -25,6 +28,6 @@
 // Batching. Pairs of (policy, metric) that share a template text and window are read with one query, rendered
 // with policy.NewVars over their sorted, deduplicated namespaces, names and queues. The default templates label
 // each series with namespace and target (or queue), so a pass over any number of targets on the default
-// templates costs one query per template. A template whose batched series carry none of those labels is read
-// once per target, for the rest of the Client's life.
+// templates costs one query per template (two for qps: its reading and the pods it covers). A template whose
+// batched series carry none of those labels is read once per target, for the rest of the Client's life.
 package metrics

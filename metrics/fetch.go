@@ -55,21 +55,27 @@ func (c *Client) Fetch(ctx context.Context, ps []*policy.Policy, at time.Time) R
 		res.Obs[i], buf = buf[:len(p.Metrics):len(p.Metrics)], buf[len(p.Metrics):]
 		for j := range p.Metrics {
 			m := &p.Metrics[j]
-			k := groupKey{m.Query, m.Window}
-			g := byKey[k]
-			if g == nil {
-				g = &group{}
-				byKey[k] = g
-				groups = append(groups, g)
+			for _, pods := range []bool{false, true} {
+				mb := member{p: i, m: j, policy: p, metric: m, pods: pods}
+				if pods && m.PodsQuery == "" {
+					continue
+				}
+				k := groupKey{mb.query(), m.Window}
+				g := byKey[k]
+				if g == nil {
+					g = &group{}
+					byKey[k] = g
+					groups = append(groups, g)
+				}
+				g.members = append(g.members, mb)
 			}
-			g.members = append(g.members, member{p: i, m: j, policy: p, metric: m})
 		}
 	}
 
 	var batches []*job
 	singles := newSingles()
 	for _, g := range groups {
-		if len(g.members) > 1 && c.batchable(g.members[0].metric.Query) {
+		if len(g.members) > 1 && c.batchable(g.members[0].query()) {
 			if j := batchJob(g, &res); j != nil {
 				batches = append(batches, j)
 			}
@@ -86,7 +92,7 @@ func (c *Client) Fetch(ctx context.Context, ps []*policy.Policy, at time.Time) R
 		if !c.settleBatch(j, at, &res) {
 			fallback = append(fallback, j.group)
 			c.mu.Lock()
-			c.unbatchable[j.group.members[0].metric.Query] = true
+			c.unbatchable[j.group.members[0].query()] = true
 			c.mu.Unlock()
 		}
 		res.Warnings = append(res.Warnings, j.warnings()...)
@@ -123,11 +129,27 @@ type group struct {
 	members []member
 }
 
-// member is one (policy, metric) pair.
+// member is one (policy, metric) pair, or the count of pods its reading covers.
 type member struct {
 	p, m   int // indexes into Fetch's policies and the policy's metrics
 	policy *policy.Policy
 	metric *policy.Metric
+	pods   bool // the metric's PodsQuery, for Observation.Pods
+}
+
+// query is the template the member reads.
+func (mb member) query() string {
+	if mb.pods {
+		return mb.metric.PodsQuery
+	}
+	return mb.metric.Query
+}
+
+func (mb member) render(v policy.Vars) (string, error) {
+	if mb.pods {
+		return mb.metric.RenderPods(v)
+	}
+	return mb.metric.Render(v)
 }
 
 // job is one query and the pairs its result is for.
@@ -174,11 +196,11 @@ func batchJob(g *group, res *Result) *job {
 		names = append(names, mb.policy.Target.Name)
 		queues = append(queues, mb.metric.Queue)
 	}
-	m := g.members[0].metric
-	q, err := m.Render(policy.NewVars(sortedSet(ns), sortedSet(names), sortedSet(queues), policy.FormatDuration(m.Window)))
+	first := g.members[0]
+	q, err := first.render(policy.NewVars(sortedSet(ns), sortedSet(names), sortedSet(queues), policy.FormatDuration(first.metric.Window)))
 	if err != nil {
 		for _, mb := range g.members {
-			invalid(res, mb, err.Error(), shortQuery(m.Query))
+			invalid(res, mb, err.Error(), shortQuery(first.query()))
 		}
 		return nil
 	}
@@ -199,9 +221,9 @@ type singles struct {
 func newSingles() *singles { return &singles{byText: map[string]*job{}} }
 
 func (s *singles) add(mb member, res *Result) {
-	q, err := mb.metric.Render(mb.policy.VarsFor(mb.metric))
+	q, err := mb.render(mb.policy.VarsFor(mb.metric))
 	if err != nil {
-		invalid(res, mb, err.Error(), shortQuery(mb.metric.Query))
+		invalid(res, mb, err.Error(), shortQuery(mb.query()))
 		return
 	}
 	if j := s.byText[q]; j != nil {
@@ -329,7 +351,17 @@ func (c *Client) settle(j *job, mb member, h hits, at time.Time, res *Result) {
 		invalid(res, mb, why, j.quoted())
 		return
 	}
-	res.Obs[mb.p][mb.m] = policy.Observation{Value: float64(h.first.Value), Valid: true}
+	o := &res.Obs[mb.p][mb.m]
+	if !mb.pods {
+		o.Value, o.Valid, o.Reason = float64(h.first.Value), true, ""
+		return
+	}
+	if n := float64(h.first.Value); n >= 1 && n <= math.MaxInt32 && n == math.Trunc(n) {
+		o.Pods = int32(n)
+		return
+	}
+	res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s: pods covered unknown: %g is not a count (query: %s)",
+		mb.policy.Target, mb.metric.Name, float64(h.first.Value), j.quoted()))
 }
 
 // check returns what is wrong with a sample, or "".
@@ -352,9 +384,14 @@ func (c *Client) check(s *model.Sample, at time.Time) string {
 	return ""
 }
 
-// invalid records why a pair has no reading: "shop/web cpu: empty result (query: ...)".
+// invalid records why a pair has no reading: "shop/web cpu: empty result (query: ...)". A count of pods that
+// cannot be read leaves the reading as it is, with the pods it covers unknown (0): an empty count comes with an
+// empty reading, which says why already, and a failed query fails the reading's query too.
 func invalid(res *Result, mb member, why, query string) {
-	res.Obs[mb.p][mb.m] = policy.Observation{
-		Reason: fmt.Sprintf("%s %s: %s (query: %s)", mb.policy.Target, mb.metric.Name, why, query),
+	if mb.pods {
+		return
 	}
+	o := &res.Obs[mb.p][mb.m]
+	o.Value, o.Valid = 0, false
+	o.Reason = fmt.Sprintf("%s %s: %s (query: %s)", mb.policy.Target, mb.metric.Name, why, query)
 }

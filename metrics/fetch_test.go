@@ -30,6 +30,7 @@ func testWorld() *promWorld {
 			{"blog", "api"}: "99", // in no policy, but matched by the batch's namespace × name alternations
 		},
 		qps:    map[targetKey]string{{"shop", "web"}: "120", {"shop", "api"}: "3", {"blog", "web"}: "0"},
+		pods:   map[targetKey]string{{"shop", "web"}: "4", {"shop", "api"}: "1"}, // blog/web: no pod reports
 		queues: map[string]string{"orders": "250", "payments": "7", "unused": "1"},
 	}
 }
@@ -55,10 +56,11 @@ func TestFetchBatching(t *testing.T) {
 		want:    [][]policy.Observation{{validObs(55)}, {validObs(71.5)}, {validObs(12)}},
 		queries: 1,
 	}, {
-		name:    "two templates",
-		ps:      []*policy.Policy{pol("shop", "web", cpuQPS), pol("shop", "api", cpuQPS), pol("blog", "web", cpuQPS)},
-		want:    [][]policy.Observation{{validObs(55), validObs(120)}, {validObs(71.5), validObs(3)}, {validObs(12), validObs(0)}},
-		queries: 2,
+		name: "two templates",
+		ps:   []*policy.Policy{pol("shop", "web", cpuQPS), pol("shop", "api", cpuQPS), pol("blog", "web", cpuQPS)},
+		// qps's default template comes with a count of the pods it covers: a third query.
+		want:    [][]policy.Observation{{validObs(55), podsObs(120, 4)}, {validObs(71.5), podsObs(3, 1)}, {validObs(12), validObs(0)}},
+		queries: 3,
 	}, {
 		name: "one template, two windows",
 		ps: []*policy.Policy{
@@ -119,8 +121,8 @@ func TestFetchDeterministicQuery(t *testing.T) {
 	if diff := cmp.Diff(first, srv.queries()); diff != "" {
 		t.Errorf("queries depend on the policies' order (-first +reversed):\n%s", diff)
 	}
-	if len(first) != 2 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[a-z0-9]+-[a-z0-9]+"`) {
-		t.Errorf("queries = %q; want two, over namespace=~\"blog|shop\" and pod=~\"(api|web)-...\"", first)
+	if len(first) != 3 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[a-z0-9]+-[a-z0-9]+"`) {
+		t.Errorf("queries = %q; want three (cpu, qps and its pods), over namespace=~\"blog|shop\" and pod=~\"(api|web)-...\"", first)
 	}
 }
 
@@ -196,7 +198,10 @@ func TestFetchInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newFakeProm(t, false, func(*http.Request, promRequest) (int, string) {
+			srv := newFakeProm(t, false, func(_ *http.Request, req promRequest) (int, string) {
+				if isPodsQuery(req) {
+					return vectorBody() // the pods covered: unknown, whatever the reading
+				}
 				if tt.code == 0 {
 					return http.StatusOK, tt.body
 				}
@@ -224,15 +229,18 @@ func TestFetchBatchFailures(t *testing.T) {
 	}
 	t.Run("500 on one template", func(t *testing.T) {
 		srv := newFakeProm(t, false, func(r *http.Request, req promRequest) (int, string) {
-			if strings.Contains(req.Query, "container_cpu_usage_seconds_total") {
+			switch {
+			case strings.Contains(req.Query, "container_cpu_usage_seconds_total"):
 				return http.StatusInternalServerError, "boom"
+			case isPodsQuery(req):
+				return vectorBody()
 			}
 			return vectorBody(promSample{labels: targetLabels("shop", "svc-007"), value: "9"})
 		})
 		c := newTestClient(t, Config{Address: srv.URL})
 		res := c.Fetch(context.Background(), ps, evalAt)
-		if res.Queries != 2 {
-			t.Errorf("Queries = %d; want 2", res.Queries)
+		if res.Queries != 3 {
+			t.Errorf("Queries = %d; want 3 (cpu, qps and its pods)", res.Queries)
 		}
 		for i, obs := range res.Obs {
 			name := fmt.Sprintf("shop/svc-%03d", i)
@@ -269,8 +277,8 @@ func TestFetchBatchFailures(t *testing.T) {
 		if got := res.Obs[2][0]; got.Valid || !strings.HasPrefix(got.Reason, want) {
 			t.Errorf("svc-002 cpu = %+v; want a reason starting %q", got, want)
 		}
-		if res.Queries != 2 {
-			t.Errorf("Queries = %d; want 2 (no fallback: every series had labels)", res.Queries)
+		if res.Queries != 3 {
+			t.Errorf("Queries = %d; want 3 (no fallback: every series had labels)", res.Queries)
 		}
 	})
 }
@@ -342,7 +350,7 @@ func TestFetchTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Fetch took %s; want about the 100ms timeout", d)
 	}
-	want := [][]policy.Observation{{invalidObs(fmt.Sprintf("shop/web cpu: query timed out after 100ms (query: %s)", shortQuery(q))), validObs(120)}}
+	want := [][]policy.Observation{{invalidObs(fmt.Sprintf("shop/web cpu: query timed out after 100ms (query: %s)", shortQuery(q))), podsObs(120, 4)}}
 	if diff := cmp.Diff(want, res.Obs); diff != "" {
 		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
 	}
@@ -360,26 +368,28 @@ func TestFetchCanceled(t *testing.T) {
 	}
 }
 
-// The query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus.
+// Each query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus: the
+// reading's and the count of the pods it covers, read at one time.
 func TestFetchRequest(t *testing.T) {
 	w := testWorld()
 	srv := newFakeProm(t, false, w.answer)
 	c := newTestClient(t, Config{Address: srv.URL, Timeout: 3 * time.Second})
 	c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
 	reqs := srv.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server saw %d requests; want 1", len(reqs))
+	if len(reqs) != 2 {
+		t.Fatalf("server saw %d requests; want 2", len(reqs))
 	}
-	r := reqs[0]
-	sec, err := strconv.ParseFloat(r.Time, 64)
-	if err != nil {
-		t.Fatalf("time parameter %q: %v", r.Time, err)
-	}
-	if got := time.UnixMilli(int64(math.Round(sec * 1000))).UTC(); !got.Equal(evalAt) {
-		t.Errorf("time parameter = %q (%s); want %s", r.Time, got, evalAt)
-	}
-	if r.Path != "/api/v1/query" || r.Method != http.MethodPost || r.Form["timeout"][0] != "3s" {
-		t.Errorf("request = %s %s timeout=%q; want POST /api/v1/query timeout=3s", r.Method, r.Path, r.Form["timeout"])
+	for _, r := range reqs {
+		sec, err := strconv.ParseFloat(r.Time, 64)
+		if err != nil {
+			t.Fatalf("time parameter %q: %v", r.Time, err)
+		}
+		if got := time.UnixMilli(int64(math.Round(sec * 1000))).UTC(); !got.Equal(evalAt) {
+			t.Errorf("time parameter = %q (%s); want %s", r.Time, got, evalAt)
+		}
+		if r.Path != "/api/v1/query" || r.Method != http.MethodPost || r.Form["timeout"][0] != "3s" {
+			t.Errorf("request = %s %s timeout=%q; want POST /api/v1/query timeout=3s", r.Method, r.Path, r.Form["timeout"])
+		}
 	}
 }
 
@@ -411,12 +421,12 @@ func TestFetchEscaping(t *testing.T) {
 	c := newTestClient(t, Config{Address: srv.URL})
 	p := testPolicy(t, "shop", "web.v2", `[{kind: queue, queue: 'a.b|c"d\e', perReplica: 10}, {kind: qps, perReplica: 5}]`)
 	res := c.Fetch(context.Background(), []*policy.Policy{p}, evalAt)
-	if diff := cmp.Diff([][]policy.Observation{{validObs(3), validObs(4)}}, res.Obs); diff != "" {
+	if diff := cmp.Diff([][]policy.Observation{{validObs(3), podsObs(4, 4)}}, res.Obs); diff != "" {
 		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
 	}
-	seen := srv.queries()
-	wantText := []string{`pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
-	if len(seen) != 2 || !strings.Contains(seen[0], wantText[0]) || !strings.Contains(seen[1], wantText[1]) {
+	seen := srv.queries() // sorted: qps's pods, qps, the queue
+	wantText := []string{`pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
+	if len(seen) != 3 || !strings.Contains(seen[0], wantText[0]) || !strings.Contains(seen[1], wantText[1]) || !strings.Contains(seen[2], wantText[2]) {
 		t.Errorf("queries = %q; want them to hold %q", seen, wantText)
 	}
 }
@@ -429,8 +439,10 @@ func TestFetchWarnings(t *testing.T) {
 	c := newTestClient(t, Config{Address: srv.URL})
 	p := testPolicy(t, "shop", "web", qpsOnly)
 	q, _ := p.Query(0)
+	pq, _ := p.Metrics[0].RenderPods(p.VarsFor(&p.Metrics[0]))
 	res := c.Fetch(context.Background(), []*policy.Policy{p}, evalAt)
-	want := []string{"PromQL warning: encountered a mix of histograms and floats (query: " + q + ")"}
+	want := []string{"PromQL warning: encountered a mix of histograms and floats (query: " + q + ")",
+		"PromQL warning: encountered a mix of histograms and floats (query: " + shortQuery(pq) + ")"}
 	if diff := cmp.Diff(want, res.Warnings); diff != "" || !res.Obs[0][0].Valid {
 		t.Errorf("Fetch(...).Warnings mismatch (-want +got):\n%s\nObs = %+v, want valid", diff, res.Obs)
 	}
@@ -453,5 +465,24 @@ func TestShortQuery(t *testing.T) {
 		if got != tt.want || !utf8.ValidString(got) {
 			t.Errorf("shortQuery(%.20q...) = %.40q... (%d bytes); want %.40q... (%d bytes)", tt.in, got, len(got), tt.want, len(tt.want))
 		}
+	}
+}
+
+// A count of pods that is not a whole number leaves the reading valid, with the pods it covers unknown, and says so.
+func TestFetchPodsNotACount(t *testing.T) {
+	srv := newFakeProm(t, false, func(_ *http.Request, req promRequest) (int, string) {
+		v := "7"
+		if isPodsQuery(req) {
+			v = "2.5"
+		}
+		return vectorBody(promSample{labels: targetLabels("shop", "web"), value: v})
+	})
+	c := newTestClient(t, Config{Address: srv.URL})
+	res := c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
+	if diff := cmp.Diff([][]policy.Observation{{validObs(7)}}, res.Obs); diff != "" {
+		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
+	}
+	if len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "shop/web qps: pods covered unknown: 2.5 is not a count (query: count by (namespace, target)") {
+		t.Errorf("Warnings = %q; want one naming the target, the count and the query", res.Warnings)
 	}
 }

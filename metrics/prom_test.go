@@ -137,8 +137,8 @@ func errorBody(code int, errorType, msg string) (int, string) {
 // namespace and name alternations (or the queue alternation) out of the query and returns the series of the
 // targets (or queues) it holds that they name, labelled as the default templates label them.
 type promWorld struct {
-	cpu, qps map[targetKey]string // value per target
-	queues   map[string]string    // value per queue
+	cpu, qps, pods map[targetKey]string // value per target (pods: what the qps template's pods query counts)
+	queues         map[string]string    // value per queue
 }
 
 func (w *promWorld) answer(_ *http.Request, r promRequest) (int, string) {
@@ -152,8 +152,11 @@ func (w *promWorld) answer(_ *http.Request, r promRequest) (int, string) {
 		}
 	case strings.Contains(r.Query, "container_cpu_usage_seconds_total"), strings.Contains(r.Query, "http_requests_total"):
 		vals := w.qps
-		if strings.Contains(r.Query, "container_cpu_usage_seconds_total") {
+		switch {
+		case strings.Contains(r.Query, "container_cpu_usage_seconds_total"):
 			vals = w.cpu
+		case isPodsQuery(r):
+			vals = w.pods
 		}
 		pod := promMatcher(r.Query, "pod")
 		names := splitAlternation(strings.TrimSuffix(strings.TrimPrefix(pod, "("), ")-[a-z0-9]+-[a-z0-9]+"))
@@ -242,3 +245,10 @@ func newTestClient(t testing.TB, cfg Config) *Client {
 }
 
 func validObs(v float64) policy.Observation { return policy.Observation{Value: v, Valid: true} }
+
+// isPodsQuery reports whether a request is for the pods a default qps reading covers.
+func isPodsQuery(r promRequest) bool { return strings.HasPrefix(r.Query, "count by") }
+
+func podsObs(v float64, pods int32) policy.Observation {
+	return policy.Observation{Value: v, Valid: true, Pods: pods}
+}

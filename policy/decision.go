@@ -60,7 +60,13 @@ type Observation struct {
 	Value  float64
 	Valid  bool
 	Reason string // why the reading is invalid: empty result, NaN, stale sample, query error...
+	// Pods is how many pods the reading covers, where the metric's query says (the default qps template does);
+	// 0 when unknown. A reading that covers fewer pods than are ready is partial: it may scale up, not down.
+	Pods int32
 }
+
+// Partial reports whether o covers fewer pods than the ready ones.
+func (o Observation) Partial(ready int32) bool { return o.Pods > 0 && o.Pods < ready }
 
 // usable reports whether o can be used, and why not.
 func (o Observation) usable() (bool, string) {
@@ -133,6 +139,7 @@ const (
 	TooFewReplicas      Reason = "TooFewReplicas"      // clamped to minReplicas
 	ScalingDisabled     Reason = "ScalingDisabled"     // the target is at zero and minReplicas is not: left alone, as HPA does
 	MetricUnavailable   Reason = "MetricUnavailable"   // no valid metric, or a scale-down while one is invalid: hold
+	MetricPartial       Reason = "MetricPartial"       // a scale-down while a reading covers fewer pods than are ready: hold
 	FallbackReplicas    Reason = "FallbackReplicas"    // metrics failed long enough: hold at least the fallback count
 	CooldownActive      Reason = "CooldownActive"      // too soon after the last scale event
 	WithinTolerance     Reason = "WithinTolerance"     // every metric is within tolerance of its target

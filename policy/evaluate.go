@@ -14,7 +14,8 @@ import (
 //  1. bounds first: a target at zero with minReplicas > 0 is left alone; one outside [min, max] is brought inside;
 //  2. every algorithm proposes; the largest valid proposal is the raw recommendation;
 //  3. metrics: with no valid proposal, hold; with any invalid metric, never scale down (podpilot: after
-//     missingMetrics.after such evaluations, hold at least the fallback count);
+//     missingMetrics.after such evaluations, hold at least the fallback count; and podpilot, in the spirit of HPA's
+//     missing-pod rule: no scale-down either while a reading covers fewer pods than are ready);
 //  4. stabilization over the raw recommendations of each direction's window;
 //  5. cooldown since the last scale event (podpilot);
 //  6. rate limits over the real scale events of each policy's period, then clamp to [min, max].
@@ -64,10 +65,12 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 		}
 	}
 
-	invalid := 0
+	invalid, partial := 0, 0
 	for _, o := range in.Metrics {
 		if ok, _ := o.usable(); !ok {
 			invalid++
+		} else if o.Partial(in.Ready) {
+			partial++
 		}
 	}
 	if invalid > 0 || len(in.Metrics) < len(p.Metrics) {
@@ -89,6 +92,12 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 		if d.Desired == cur {
 			d.Stage, d.Reason = StageMetrics, MetricUnavailable
 		}
+		return d, h
+	}
+	if partial > 0 && raw < cur {
+		// Pods whose metrics are missing may be busy: a sum over the others is no reason to scale down.
+		d.Raw = raw
+		d.Stage, d.Reason = StageMetrics, MetricPartial
 		return d, h
 	}
 	d.Raw = raw

@@ -249,11 +249,14 @@ func FuzzEvaluate(f *testing.F) {
 					vals[i] = Observation{Value: 0, Valid: true}
 				default:
 					vals[i] = Observation{Value: float64(binary.LittleEndian.Uint16([]byte{byte(r.n(256)), byte(r.n(256))})) / 7, Valid: true}
+					if r.n(4) == 0 {
+						vals[i].Pods = int32(r.n(int(ready) + 2)) // the pods it covers: unknown, fewer, all or more
+					}
 				}
 			}
 			anyBad := false
 			for _, o := range vals {
-				if ok, _ := o.usable(); !ok {
+				if ok, _ := o.usable(); !ok || o.Partial(ready) {
 					anyBad = true
 				}
 			}
@@ -271,7 +274,7 @@ func FuzzEvaluate(f *testing.F) {
 			}
 			inBounds := cur >= p.MinReplicas && cur <= p.MaxReplicas
 			if anyBad && inBounds && d.Desired < cur {
-				t.Fatalf("step %d: scaled down %d -> %d with an invalid metric: %+v", step, cur, d.Desired, d)
+				t.Fatalf("step %d: scaled down %d -> %d with an invalid or partial metric: %+v", step, cur, d.Desired, d)
 			}
 			if !p.Behavior.Legacy && inBounds && d.Stage != StageFallback {
 				if (d.Desired > cur && d.Raw <= cur) || (d.Desired < cur && d.Raw >= cur) {
@@ -322,5 +325,39 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "evals/s")
 		})
+	}
+}
+
+// A reading that covers fewer pods than are ready (its query counts them: the default qps template does) may
+// scale up but not down, whatever the algorithm: the pods whose metrics are missing may be the busy ones.
+func TestPartialReading(t *testing.T) {
+	for _, algo := range []string{"target-tracking", "hpa", "burst"} {
+		p := mustParse(t, "target: {namespace: shop, name: web}\nmaxReplicas: 100\nmetrics: [{kind: qps, perReplica: 10}]\nalgorithm: {name: "+algo+"}\n")
+		for _, tc := range []struct {
+			name  string
+			value float64
+			pods  int32
+			down  bool // the count falls below 10
+			want  int32
+			why   Reason
+		}{
+			{name: "6 of 10 pods report a low sum", value: 30, pods: 6, want: 10, why: MetricPartial},
+			{name: "all 10 report it", value: 30, pods: 10, down: true},
+			{name: "coverage unknown", value: 30, down: true},
+			{name: "12 report: terminating pods too", value: 30, pods: 12, down: true},
+		} {
+			d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{{Value: tc.value, Valid: true, Pods: tc.pods}}}, warm)
+			switch {
+			case tc.down && (d.Desired >= 10 || d.Reason == MetricPartial):
+				t.Errorf("%s, %s: %d (%s); want a scale-down", algo, tc.name, d.Desired, d.Reason)
+			case !tc.down && (d.Desired != tc.want || d.Reason != tc.why):
+				t.Errorf("%s, %s: %d (%s, raw %d); want %d (%s)", algo, tc.name, d.Desired, d.Reason, d.Raw, tc.want, tc.why)
+			}
+		}
+		// A partial sum that still warrants more pods scales up: the missing pods only add to it.
+		d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{{Value: 300, Valid: true, Pods: 6}}}, warm)
+		if d.Desired <= 10 {
+			t.Errorf("%s: a partial reading of 300 gives %d (%s); want a scale-up", algo, d.Desired, d.Reason)
+		}
 	}
 }

@@ -345,7 +345,10 @@ func (d *decoder) metrics(p *Policy, raw []docMetric) {
 			if m.Kind == PromQL {
 				d.fieldf(join(path, "query"), "required for promql metrics")
 			}
-			m.Query = defaultQueries[m.Kind]
+			m.Query, m.PodsQuery = defaultQueries[m.Kind], defaultPodsQueries[m.Kind]
+			if m.PodsQuery != "" {
+				m.podsTmpl, _ = compileQuery(m.PodsQuery) // built in: compiles
+			}
 		}
 		if m.Query != "" {
 			t, err := compileQuery(m.Query)

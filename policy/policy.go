@@ -77,11 +77,14 @@ const (
 
 // Metric is one input of a policy.
 type Metric struct {
-	Name   string // unique in the policy; the column name in recordings
-	Kind   MetricKind
-	Query  string        // PromQL template text (the kind's default unless overridden)
-	Window time.Duration // rate window offered to the template as {{.Window}}
-	Queue  string        // queue kind: the queue's name, offered as {{.Queue}}
+	Name  string // unique in the policy; the column name in recordings
+	Kind  MetricKind
+	Query string // PromQL template text (the kind's default unless overridden)
+	// PodsQuery is the template of the number of pods a reading covers (Observation.Pods): the kind's default
+	// with the default Query, none with another.
+	PodsQuery string
+	Window    time.Duration // rate window offered to the template as {{.Window}}
+	Queue     string        // queue kind: the queue's name, offered as {{.Queue}}
 
 	Utilization    float64       // cpu: target utilization of requests, percent
 	PerReplica     float64       // qps, queue, promql: target value per replica
@@ -89,7 +92,7 @@ type Metric struct {
 	DrainTime      time.Duration // queue: drain the backlog within this time...
 	RatePerReplica float64       // queue: ...given that one replica processes this many messages per second
 
-	tmpl *template.Template
+	tmpl, podsTmpl *template.Template
 }
 
 // Target returns the metric's target value and how the value is compared with it.

@@ -30,6 +30,13 @@ var defaultQueries = map[MetricKind]string{
 	Queue: `sum by (queue) (rabbitmq_queue_messages_ready{queue=~"{{.Queue}}"})`,
 }
 
+// Default templates for the number of pods a default query's reading covers, per kind (only qps: a sum of
+// rates, which pods that are not scraped would make look low). CPU's default is a ratio over the pods that report
+// both usage and requests, which a missing pod leaves unbiased.
+var defaultPodsQueries = map[MetricKind]string{
+	QPS: `count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ {{.Selector}} }[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))`,
+}
+
 // DefaultQuery returns the built-in template of a metric kind ("" for promql, which has none).
 func DefaultQuery(k MetricKind) string { return defaultQueries[k] }
 
@@ -77,6 +84,18 @@ func (m *Metric) Render(v Vars) (string, error) {
 	var b strings.Builder
 	if err := m.tmpl.Execute(&b, v); err != nil {
 		return "", fmt.Errorf("render query of metric %q: %w", m.Name, err)
+	}
+	return b.String(), nil
+}
+
+// RenderPods returns the query for the number of pods the metric's reading covers, or "" when it has none.
+func (m *Metric) RenderPods(v Vars) (string, error) {
+	if m.podsTmpl == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	if err := m.podsTmpl.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("render pods query of metric %q: %w", m.Name, err)
 	}
 	return b.String(), nil
 }

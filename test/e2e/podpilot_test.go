@@ -59,6 +59,14 @@ metrics: [{kind: qps, perReplica: 10, window: 4s}]
 behavior:
   scaleDown: {stabilizationWindow: 0s, cooldown: 0s}
 `,
+	"partial.yaml": `target: {namespace: partial, name: web}
+maxReplicas: 10
+interval: 2s
+algorithm: {name: target-tracking, args: {estimate: false}} # exact counts: the plain arithmetic, no noise margin
+metrics: [{kind: qps, perReplica: 5, window: 4s}]
+behavior:
+  scaleDown: {stabilizationWindow: 6s, cooldown: 0s} # rides out the rates' dips when a pod comes or goes
+`,
 	"outage.yaml": `target: {namespace: outage, name: web}
 minReplicas: 1
 maxReplicas: 8
@@ -99,7 +107,7 @@ func TestPodpilot(t *testing.T) {
 		{"cpu/web", 2, nil}, {"qps/api", 1, nil}, {"queue/worker", 1, nil},
 		{"paused/web", 2, map[string]string{"podpilot.io/paused": "true"}},
 		{"pinned/web", 2, map[string]string{"podpilot.io/paused-replicas": "3"}},
-		{"owned/web", 2, nil}, {"reload/web", 1, nil}, {"outage/web", 8, nil},
+		{"owned/web", 2, nil}, {"reload/web", 1, nil}, {"partial/web", 6, nil}, {"outage/web", 8, nil},
 	} {
 		ns, name, _ := strings.Cut(d.target, "/")
 		c.Apply(t, deployment(ns, name, d.replicas, d.ann))
@@ -113,7 +121,7 @@ func TestPodpilot(t *testing.T) {
 	w := harness.StartWorkload(t, "--kubeconfig", c.Kubeconfig, "--cpu-per-request", "0.01", "--service-rate", "8",
 		"--target", "cpu/web=const:20", "--target", "qps/api=const:5", "--target", "queue/worker=const:0", "--queue", "queue/worker=jobs",
 		"--target", "paused/web=const:100", "--target", "pinned/web=const:100", "--target", "owned/web=const:100",
-		"--target", "reload/web=const:60", "--target", "outage/web=const:400")
+		"--target", "reload/web=const:60", "--target", "partial/web=const:30", "--target", "outage/web=const:400")
 	prom := harness.StartPrometheus(t, w.Addr)
 	dir := t.TempDir()
 	for f, body := range policies {
@@ -280,6 +288,30 @@ func TestPodpilot(t *testing.T) {
 		}
 	})
 	sw.Lap("hot reload")
+
+	t.Run("some pods' metrics go missing: no scale-down on what the others report", func(t *testing.T) {
+		// 30 req/s over 6 pods at 5 per pod. Hide 3 pods' series: Prometheus sums 15 req/s, which over 6 ready pods
+		// would ask for 3.
+		waitReplicas(t, cs, "partial/web", 6, 30*time.Second)
+		time.Sleep(4 * interval) // settled at 6: the pods' first rates, low, made it dip at the start
+		waitReplicas(t, cs, "partial/web", 6, 30*time.Second)
+		hidden := time.Now()
+		w.Hide(t, "partial/web", 3)
+		firstSeen(t, prom, query(t, policies["partial.yaml"], 0), "partial/web's qps summed over 3 pods", 30*time.Second, func(v float64) bool { return v < 20 })
+		harness.Eventually(t, 20*time.Second, "a MetricPartial Event on partial/web", func() (bool, string) {
+			ev := strings.Join(events(t, cs, "partial/web"), "\n")
+			return strings.Contains(ev, "Warning MetricPartial: qps: 3 of 6 ready pods report; holding at 6"), ev
+		})
+		time.Sleep(6 * interval) // twice the scale-down window
+		for _, e := range scales.since("partial/web", hidden) {
+			t.Errorf("scaled %d -> %d %.1fs after 3 of 6 pods' metrics went missing", e.from, e.to, e.at.Sub(hidden).Seconds())
+		}
+		// Every pod reports again, at half the load: now the count follows it down.
+		w.Hide(t, "partial/web", 0)
+		w.SetDemand(t, "partial/web", 15)
+		waitReplicas(t, cs, "partial/web", 3, 60*time.Second)
+	})
+	sw.Lap("partial metrics")
 
 	t.Run("Prometheus stops mid-run: no scale-down while it is gone, the failure is reported, and podpilot resumes", func(t *testing.T) {
 		// outage/web drops to 2.5 % CPU and scales down one pod per 3 s from 8; stop Prometheus midway.

@@ -99,11 +99,22 @@ func StartWorkload(t testing.TB, args ...string) *Workload {
 // SetDemand makes target (namespace/name) see a constant demand of rps requests per second from now on.
 func (w *Workload) SetDemand(t testing.TB, target string, rps float64) {
 	t.Helper()
-	u := fmt.Sprintf("http://%s/demand?target=%s&value=%g", w.Addr, url.QueryEscape(target), rps)
+	w.post(t, "demand", target, rps)
+}
+
+// Hide leaves out the usage series of n of target's ready pods from now on, as when scrapes of those pods fail.
+func (w *Workload) Hide(t testing.TB, target string, n int) {
+	t.Helper()
+	w.post(t, "hide", target, float64(n))
+}
+
+func (w *Workload) post(t testing.TB, path, target string, value float64) {
+	t.Helper()
+	u := fmt.Sprintf("http://%s/%s?target=%s&value=%g", w.Addr, path, url.QueryEscape(target), value)
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Post(u, "", nil)
 	if err != nil {
-		t.Fatalf("set demand: %v", err)
+		t.Fatalf("POST %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

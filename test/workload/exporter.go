@@ -59,12 +59,17 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	now := e.now()
 	for _, t := range e.targets {
 		t.Advance(now, e.params)
+		hide := t.Hidden
 		for _, s := range t.Samples() {
 			if s.CPURequest > 0 {
 				ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.GaugeValue, s.CPURequest,
 					t.Namespace, s.Name, container, "cpu", "core")
 			}
 			if !s.Ready {
+				continue
+			}
+			if hide > 0 {
+				hide--
 				continue
 			}
 			ch <- prometheus.MustNewConstMetric(cpuDesc, prometheus.CounterValue, s.CPU, t.Namespace, s.Name, container)
@@ -97,13 +102,30 @@ func (e *Exporter) SetPods(t *Target, pods []Pod) {
 
 // ServeDemand handles POST /demand?target=ns/name&value=N: the target's demand is N requests per second from now on.
 func (e *Exporter) ServeDemand(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, "value=RPS", parseRate, func(t *Target, v float64) string {
+		t.SetCurve(e.now(), Const(v), e.params)
+		return fmt.Sprintf("demand %s rps", strconv.FormatFloat(v, 'g', -1, 64))
+	})
+}
+
+// ServeHide handles POST /hide?target=ns/name&value=N: from now on the usage series of N of the target's ready pods
+// are left out, as when scrapes of those pods fail.
+func (e *Exporter) ServeHide(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, "value=PODS", parseCount, func(t *Target, v float64) string {
+		t.Hidden = int(v)
+		return fmt.Sprintf("%d pods hidden", t.Hidden)
+	})
+}
+
+// serve handles a POST that sets something of one target to ?value=.
+func (e *Exporter) serve(w http.ResponseWriter, r *http.Request, usage string, parse func(string) (float64, error), set func(*Target, float64) string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "use POST /demand?target=NAMESPACE/NAME&value=RPS", http.StatusMethodNotAllowed)
+		http.Error(w, "use POST "+r.URL.Path+"?target=NAMESPACE/NAME&"+usage, http.StatusMethodNotAllowed)
 		return
 	}
 	key := r.URL.Query().Get("target")
-	v, err := parseRate(r.URL.Query().Get("value"))
+	v, err := parse(r.URL.Query().Get("value"))
 	if err != nil {
 		http.Error(w, "value: "+err.Error(), http.StatusBadRequest)
 		return
@@ -115,6 +137,14 @@ func (e *Exporter) ServeDemand(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unknown target %q", key), http.StatusNotFound)
 		return
 	}
-	t.SetCurve(e.now(), Const(v), e.params)
-	fmt.Fprintf(w, "%s demand %s rps\n", key, strconv.FormatFloat(v, 'g', -1, 64))
+	fmt.Fprintf(w, "%s %s\n", key, set(t, v))
+}
+
+// parseCount parses a whole number of pods, 0 or more.
+func parseCount(s string) (float64, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a whole number of pods, 0 or more, got %q", s)
+	}
+	return float64(n), nil
 }

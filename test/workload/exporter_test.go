@@ -94,3 +94,38 @@ func TestServeDemand(t *testing.T) {
 		t.Errorf("requests = %v; want 5×10 + 40×10 = 450", got)
 	}
 }
+
+// POST /hide leaves out the usage series of that many ready pods; their requests are still served and counted.
+func TestServeHide(t *testing.T) {
+	clock := t0
+	e := &Exporter{params: Params{CPUPerRequest: 0.01, ServiceRate: 10}, now: func() time.Time { return clock }}
+	web := NewTarget("demo", "web", "", Const(20), t0)
+	e.targets = []*Target{web}
+	e.SetPods(web, []Pod{{Name: "web-1-a", Ready: true}, {Name: "web-1-b", Ready: true}, {Name: "web-1-c", Ready: true}})
+	clock = at(10)
+	for _, tt := range []struct {
+		url  string
+		code int
+	}{
+		{"/hide?target=demo/web&value=1.5", http.StatusBadRequest},
+		{"/hide?target=demo/web&value=-1", http.StatusBadRequest},
+		{"/hide?target=demo/nope&value=1", http.StatusNotFound},
+		{"/hide?target=demo/web&value=2", http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHide(rec, httptest.NewRequest(http.MethodPost, tt.url, nil))
+		if rec.Code != tt.code {
+			t.Errorf("POST %s = %d %q; want %d", tt.url, rec.Code, rec.Body.String(), tt.code)
+		}
+	}
+	want := `
+# HELP http_requests_total Requests served by the pod.
+# TYPE http_requests_total counter
+http_requests_total{namespace="demo",pod="web-1-c"} 66.66666666666667
+`
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "http_requests_total"); err != nil {
+		t.Error(err)
+	}
+}

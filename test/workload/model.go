@@ -34,6 +34,10 @@ type Target struct {
 	requests map[string]float64 // per pod: requests served so far
 	cpu      map[string]float64 // per pod: CPU seconds used so far
 	depth    float64            // messages waiting
+
+	// Hidden is how many of the ready pods' usage series the exporter leaves out, as scrapes that fail on those
+	// pods would: their requests still count, only nobody sees them.
+	Hidden int
 }
 
 // NewTarget returns a target whose curve starts at now, with no pods yet.
