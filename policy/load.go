@@ -46,6 +46,7 @@ type docMetric struct {
 	Name           string         `yaml:"name"`
 	Kind           string         `yaml:"kind"`
 	Query          string         `yaml:"query"`
+	PodsQuery      string         `yaml:"podsQuery"`
 	Window         *time.Duration `yaml:"window"`
 	Queue          string         `yaml:"queue"`
 	Utilization    *float64       `yaml:"utilization"`
@@ -350,6 +351,13 @@ func (d *decoder) metrics(p *Policy, raw []docMetric) {
 				m.podsTmpl, _ = compileQuery(m.PodsQuery) // built in: compiles
 			}
 		}
+		if r.PodsQuery != "" && slices.Contains([]MetricKind{QPS, PromQL}, m.Kind) {
+			t, err := compileQuery(r.PodsQuery)
+			if err != nil {
+				d.fieldf(join(path, "podsQuery"), "%v", err)
+			}
+			m.PodsQuery, m.podsTmpl = r.PodsQuery, t
+		}
 		if m.Query != "" {
 			t, err := compileQuery(m.Query)
 			if err != nil {
@@ -366,14 +374,15 @@ func (d *decoder) metricTarget(m *Metric, r *docMetric, path string) {
 	set := map[string]bool{
 		"utilization": r.Utilization != nil, "perReplica": r.PerReplica != nil, "total": r.Total != nil,
 		"drainTime": r.DrainTime != nil, "ratePerReplica": r.RatePerReplica != nil, "queue": r.Queue != "",
+		"podsQuery": r.PodsQuery != "",
 	}
 	uses := map[MetricKind][]string{
 		CPU:    {"utilization"},
-		QPS:    {"perReplica"},
+		QPS:    {"perReplica", "podsQuery"},
 		Queue:  {"perReplica", "drainTime", "ratePerReplica", "queue"},
-		PromQL: {"perReplica", "total"},
+		PromQL: {"perReplica", "total", "podsQuery"},
 	}[m.Kind]
-	for _, f := range []string{"utilization", "perReplica", "total", "drainTime", "ratePerReplica", "queue"} {
+	for _, f := range []string{"utilization", "perReplica", "total", "drainTime", "ratePerReplica", "queue", "podsQuery"} {
 		if set[f] && !slices.Contains(uses, f) {
 			d.fieldf(join(path, f), "not used by %s metrics (they use %s)", m.Kind, strings.Join(uses, ", "))
 		}

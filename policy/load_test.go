@@ -296,3 +296,44 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// podsQuery counts the pods a qps or promql reading of one's own covers; the default qps query comes with its own
+// count, another query with none. It is checked as query is, and refused where a reading is no sum over pods.
+func TestPodsQuery(t *testing.T) {
+	p := mustParse(t, `target: {namespace: shop, name: web}
+maxReplicas: 10
+metrics:
+  - {kind: qps, perReplica: 10}
+  - {kind: qps, name: ingress, perReplica: 10, query: 'sum(rate(nginx_requests{ {{.Selector}} }[{{.Window}}]))'}
+  - {kind: promql, name: app, perReplica: 10, query: 'sum(rate(app_requests{ {{.Selector}} }[1m]))', podsQuery: 'count(rate(app_requests{ {{.Selector}} }[1m]))'}
+`)
+	var got []string
+	for i := range p.Metrics {
+		q, err := p.Metrics[i].RenderPods(p.VarsFor(&p.Metrics[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, q)
+	}
+	want := []string{
+		`count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m])), "target", "$1", "pod", "(web)-[a-z0-9]+-[a-z0-9]+"))`,
+		"",
+		`count(rate(app_requests{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m]))`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pods queries (-want +got):\n%s", diff)
+	}
+	_, err := Parse("test.yaml", []byte(`target: {namespace: shop, name: web}
+maxReplicas: 10
+metrics:
+  - {kind: cpu, utilization: 50, podsQuery: 'count(up)'}
+  - {kind: qps, perReplica: 10, podsQuery: 'count(x{ {{.Nope}} })'}
+`), Builtin())
+	wantErr := []string{
+		`test.yaml:4:34: metrics[0].podsQuery: not used by cpu metrics (they use utilization)`,
+		`test.yaml:5:33: metrics[1].podsQuery: bad template: query:1:11: <.Nope>: unknown variable .Nope in type policy.Vars (known variables: .Namespace, .Name, .Pod, .Selector, .Queue, .Window)`,
+	}
+	if diff := cmp.Diff(wantErr, errorLines(t, err)); diff != "" {
+		t.Errorf("Parse errors (-want +got):\n%s", diff)
+	}
+}

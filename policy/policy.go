@@ -80,8 +80,8 @@ type Metric struct {
 	Name  string // unique in the policy; the column name in recordings
 	Kind  MetricKind
 	Query string // PromQL template text (the kind's default unless overridden)
-	// PodsQuery is the template of the number of pods a reading covers (Observation.Pods): the kind's default
-	// with the default Query, none with another.
+	// PodsQuery is the template of the number of pods a reading covers (Observation.Pods): the policy's
+	// podsQuery, or else the kind's default with the default Query.
 	PodsQuery string
 	Window    time.Duration // rate window offered to the template as {{.Window}}
 	Queue     string        // queue kind: the queue's name, offered as {{.Queue}}
