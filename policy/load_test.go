@@ -316,7 +316,8 @@ metrics:
 		got = append(got, q)
 	}
 	want := []string{
-		`count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m])), "target", "$1", "pod", "(web)-[a-z0-9]+-[a-z0-9]+"))`,
+		`count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m]))` +
+			` and on (namespace, pod) sum by (namespace, pod) (http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" } offset 1m), "target", "$1", "pod", "(web)-[a-z0-9]+-[a-z0-9]+"))`,
 		"",
 		`count(rate(app_requests{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m]))`,
 	}

@@ -31,10 +31,13 @@ var defaultQueries = map[MetricKind]string{
 }
 
 // Default templates for the number of pods a default query's reading covers, per kind (only qps: a sum of
-// rates, which pods that are not scraped would make look low). CPU's default is a ratio over the pods that report
-// both usage and requests, which a missing pod leaves unbiased.
+// rates, which pods that are not scraped would make look low). A pod counts once its series is a whole window
+// old (it had a sample one window ago): a younger series' rate is extrapolated over part of the window only, and
+// is too low. CPU's default is a ratio over the pods that report both usage and requests, which a missing pod
+// leaves unbiased.
 var defaultPodsQueries = map[MetricKind]string{
-	QPS: `count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ {{.Selector}} }[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))`,
+	QPS: `count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ {{.Selector}} }[{{.Window}}]))` +
+		` and on (namespace, pod) sum by (namespace, pod) (http_requests_total{ {{.Selector}} } offset {{.Window}}), "target", "$1", "pod", "{{.Pod}}"))`,
 }
 
 // DefaultQuery returns the built-in template of a metric kind ("" for promql, which has none).
