@@ -14,8 +14,10 @@
 //     persisting state.
 //   - Metric readings are aggregates from Prometheus, not per-pod values. HPA's unready-pod rule is reproduced
 //     exactly from them (pods not ready = spec replicas - ready pods); its missing-pod rule needs per-pod data and
-//     is not. External AverageValue metrics use spec replicas where HPA uses status replicas; they differ only
-//     while a scale is in flight.
+//     is not. What the aggregates allow instead: a reading may say how many pods it covers (Observation.Pods, from
+//     a metric's PodsQuery), and one that covers fewer than the ready pods never scales down (MetricPartial), for
+//     every algorithm. External AverageValue metrics use spec replicas where HPA uses status replicas; they differ
+//     only while a scale is in flight.
 //   - A fallback never scales a target in: it holds at least the fallback count.
 //   - Combining several algorithms takes the largest valid proposal.
 package policy
