@@ -182,6 +182,9 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 
 	fetched := c.source.Fetch(ctx, due, now)
 	res.Queries = fetched.Queries
+	for _, w := range fetched.Warnings {
+		c.log.Warn("query warning", zap.String("warning", w))
+	}
 	for i, p := range due {
 		var obs []policy.Observation
 		if i < len(fetched.Obs) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -331,6 +332,27 @@ func TestPassPartialMetric(t *testing.T) {
 	res = f.ctl.Pass(context.Background(), always)
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired >= 10 || len(f.patches()) != 1 {
 		t.Errorf("decision = %+v, patches %v; want a scale-down once every pod reports", d, f.patches())
+	}
+}
+
+// What Prometheus warns of, and a count of pods that is no count, is logged with its query.
+func TestPassLogsWarnings(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
+	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "2.5", t0))},
+		rule{contains: "http_requests_total", body: vector(series("shop", "web", "100", t0))})
+	f.ctl.Pass(context.Background(), always)
+	var got []string
+	for _, e := range logs.FilterMessage("query warning").All() {
+		got = append(got, e.ContextMap()["warning"].(string))
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "shop/web qps: pods covered unknown: 2.5 is not a count (query: count by") {
+		t.Errorf("query warnings logged = %q", got)
 	}
 }
 
