@@ -26,7 +26,7 @@ type Vars struct {
 var defaultQueries = map[MetricKind]string{
 	CPU: `100 * sum by (namespace, target) (label_replace(sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{ {{.Selector}}, container!="", container!="POD"}[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))` +
 		` / sum by (namespace, target) (label_replace(sum by (namespace, pod) (kube_pod_container_resource_requests{ {{.Selector}}, resource="cpu"}) and on (namespace, pod) sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{ {{.Selector}}, container!="", container!="POD"}[{{.Window}}])), "target", "$1", "pod", "{{.Pod}}"))`,
-	QPS:   `sum by (namespace, target) (label_replace(rate(http_requests_total{ {{.Selector}} }[{{.Window}}]), "target", "$1", "pod", "{{.Pod}}"))`,
+	QPS:   `sum by (namespace, target) (label_replace(` + httpRate + `, "target", "$1", "pod", "{{.Pod}}"))`,
 	Queue: `sum by (queue) (rabbitmq_queue_messages_ready{queue=~"{{.Queue}}"})`,
 }
 
@@ -36,9 +36,15 @@ var defaultQueries = map[MetricKind]string{
 // is too low. CPU's default is a ratio over the pods that report both usage and requests, which a missing pod
 // leaves unbiased.
 var defaultPodsQueries = map[MetricKind]string{
-	QPS: `count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ {{.Selector}} }[{{.Window}}]))` +
-		` and on (namespace, pod) sum by (namespace, pod) (http_requests_total{ {{.Selector}} } offset {{.Window}}), "target", "$1", "pod", "{{.Pod}}"))`,
+	QPS: `count by (namespace, target) (label_replace(sum by (namespace, pod) (` + httpRate + `)` +
+		` and on (namespace, pod) sum by (namespace, pod) (` + httpRequests + ` offset {{.Window}}), "target", "$1", "pod", "{{.Pod}}"))`,
 }
+
+// The series behind the qps default and its count of pods, written once so that the two read the same.
+const (
+	httpRequests = `http_requests_total{ {{.Selector}} }`
+	httpRate     = `rate(` + httpRequests + `[{{.Window}}])`
+)
 
 // DefaultQuery returns the built-in template of a metric kind ("" for promql, which has none).
 func DefaultQuery(k MetricKind) string { return defaultQueries[k] }
