@@ -86,6 +86,12 @@ func series(ns, target string, value string, at time.Time) string {
 	return fmt.Sprintf(`{"metric":{"namespace":%q,"target":%q},"value":[%d,%q]}`, ns, target, at.Unix(), value)
 }
 
+// withPods is a qps reading and the count of the pods it covers, as the default template's one query returns them.
+func withPods(ns, target, value, pods string, at time.Time) []string {
+	f := `{"metric":{"namespace":%q,"target":%q,"podpilot_part":%q},"value":[%d,%q]}`
+	return []string{fmt.Sprintf(f, ns, target, "value", at.Unix(), value), fmt.Sprintf(f, ns, target, "pods", at.Unix(), pods)}
+}
+
 func vector(series ...string) string {
 	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(series, ",") + `]}}`
 }
@@ -317,8 +323,7 @@ func TestPassPartialMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.warm()
-	sum := rule{contains: "http_requests_total", body: vector(series("shop", "web", "30", t0))}
-	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "3", t0))}, sum)
+	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "3", t0)...)})
 	res := f.ctl.Pass(context.Background(), always)
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricPartial || len(f.patches()) != 0 {
 		t.Errorf("decision = %+v, patches %v; want a hold at 10 (MetricPartial) and no write", d, f.patches())
@@ -326,8 +331,7 @@ func TestPassPartialMetric(t *testing.T) {
 	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: 3 of 10 ready pods report; holding at 10 (no scale-down while pods' metrics are missing)" {
 		t.Errorf("events = %q", ev)
 	}
-	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "10", t0.Add(15*time.Second)))},
-		rule{contains: "http_requests_total", body: vector(series("shop", "web", "30", t0.Add(15*time.Second)))})
+	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "10", t0.Add(15*time.Second))...)})
 	f.clock.Step(15 * time.Second)
 	res = f.ctl.Pass(context.Background(), always)
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired >= 10 || len(f.patches()) != 1 {
@@ -344,14 +348,13 @@ func TestPassLogsWarnings(t *testing.T) {
 	}
 	core, logs := observer.New(zap.WarnLevel)
 	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
-	f.prom.set(rule{contains: "count by", body: vector(series("shop", "web", "2.5", t0))},
-		rule{contains: "http_requests_total", body: vector(series("shop", "web", "100", t0))})
+	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "2.5", t0)...)})
 	f.ctl.Pass(context.Background(), always)
 	var got []string
 	for _, e := range logs.FilterMessage("query warning").All() {
 		got = append(got, e.ContextMap()["warning"].(string))
 	}
-	if len(got) != 1 || !strings.HasPrefix(got[0], "shop/web qps: pods covered unknown: 2.5 is not a count (query: count by") {
+	if len(got) != 1 || !strings.HasPrefix(got[0], "shop/web qps: pods covered unknown: 2.5 is not a count (query: label_replace(sum by") {
 		t.Errorf("query warnings logged = %q", got)
 	}
 }

@@ -10,8 +10,10 @@
 //     timed-out query and a result that is not a vector each make an invalid Observation whose Reason names the
 //     target, the metric and the query; an invalid reading is never a zero;
 //   - the count of the pods a reading covers (Observation.Pods), for metrics that have a PodsQuery (the default
-//     qps template): a second query of the same pass, batched as the first, whose failure leaves the count
-//     unknown (0) and the reading as it is;
+//     qps template): read in the reading's own query (the two joined with `or`, each labelled podpilot_part), so
+//     that both come from one snapshot of Prometheus' storage. A reading with series whose count has none covers
+//     no pod (Pods 0, known); a count that cannot be read (NaN, several series, not a whole number) leaves it
+//     unknown, with a warning, and the reading as it is;
 //   - range queries (Client.Range), for `podpilot record` and for history on start, and recordings.
 //
 // It must not decide anything about replicas: it reads no metric targets, tolerances or behaviour, never turns
@@ -28,6 +30,6 @@
 // Batching. Pairs of (policy, metric) that share a template text and window are read with one query, rendered
 // with policy.NewVars over their sorted, deduplicated namespaces, names and queues. The default templates label
 // each series with namespace and target (or queue), so a pass over any number of targets on the default
-// templates costs one query per template (two for qps: its reading and the pods it covers). A template whose
+// templates costs one query per template (qps's carries the pods it covers too). A template whose
 // batched series carry none of those labels is read once per target, for the rest of the Client's life.
 package metrics

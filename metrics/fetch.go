@@ -55,20 +55,15 @@ func (c *Client) Fetch(ctx context.Context, ps []*policy.Policy, at time.Time) R
 		res.Obs[i], buf = buf[:len(p.Metrics):len(p.Metrics)], buf[len(p.Metrics):]
 		for j := range p.Metrics {
 			m := &p.Metrics[j]
-			for _, pods := range []bool{false, true} {
-				mb := member{p: i, m: j, policy: p, metric: m, pods: pods}
-				if pods && m.PodsQuery == "" {
-					continue
-				}
-				k := groupKey{mb.query(), m.Window}
-				g := byKey[k]
-				if g == nil {
-					g = &group{}
-					byKey[k] = g
-					groups = append(groups, g)
-				}
-				g.members = append(g.members, mb)
+			mb := member{p: i, m: j, policy: p, metric: m}
+			k := groupKey{mb.query(), m.Window}
+			g := byKey[k]
+			if g == nil {
+				g = &group{}
+				byKey[k] = g
+				groups = append(groups, g)
 			}
+			g.members = append(g.members, mb)
 		}
 	}
 
@@ -129,28 +124,46 @@ type group struct {
 	members []member
 }
 
-// member is one (policy, metric) pair, or the count of pods its reading covers.
+// member is one (policy, metric) pair.
 type member struct {
 	p, m   int // indexes into Fetch's policies and the policy's metrics
 	policy *policy.Policy
 	metric *policy.Metric
-	pods   bool // the metric's PodsQuery, for Observation.Pods
 }
 
-// query is the template the member reads.
+// query is the template the member reads: with a PodsQuery, both templates in one query (see withPods).
 func (mb member) query() string {
-	if mb.pods {
-		return mb.metric.PodsQuery
+	if mb.metric.PodsQuery == "" {
+		return mb.metric.Query
 	}
-	return mb.metric.Query
+	return withPods(mb.metric.Query, mb.metric.PodsQuery)
 }
 
 func (mb member) render(v policy.Vars) (string, error) {
-	if mb.pods {
-		return mb.metric.RenderPods(v)
+	q, err := mb.metric.Render(v)
+	if err != nil || mb.metric.PodsQuery == "" {
+		return q, err
 	}
-	return mb.metric.Render(v)
+	pq, err := mb.metric.RenderPods(v)
+	if err != nil {
+		return "", err
+	}
+	return withPods(q, pq), nil
 }
+
+// partLabel tells a reading's series from those of the count of the pods it covers, where one query reads both.
+const partLabel model.LabelName = "podpilot_part"
+
+// withPods joins a reading's query and its count of pods into one query, whose series the partLabel tells
+// apart. One query sees one state of Prometheus' storage (Prometheus isolates queries from appends), so a scrape
+// that lands between two queries cannot pair a sum that misses a pod with a count that has it; and a target whose
+// reading has series but whose count has none is known to have no pod covered.
+func withPods(q, pods string) string {
+	return fmt.Sprintf(`label_replace(%s, "%s", "value", "", "") or label_replace(%s, "%s", "pods", "", "")`, q, partLabel, pods, partLabel)
+}
+
+// isPods reports whether a series is the count of pods of a query that reads both (withPods).
+func isPods(s *model.Sample) bool { return s.Metric[partLabel] == "pods" }
 
 // job is one query and the pairs its result is for.
 type job struct {
@@ -286,8 +299,12 @@ func (c *Client) settleBatch(j *job, at time.Time, res *Result) bool {
 			byQueue[q] = append(byQueue[q], k)
 		}
 	}
-	got := make([]hits, len(j.members))
+	got, pods := make([]hits, len(j.members)), make([]hits, len(j.members))
 	for _, s := range j.vec {
+		to := got
+		if isPods(s) {
+			to = pods
+		}
 		ns, hasNS := s.Metric[namespaceLabel]
 		name, hasName := s.Metric[targetLabel]
 		q, hasQueue := s.Metric[queueLabel]
@@ -299,69 +316,79 @@ func (c *Client) settleBatch(j *job, at time.Time, res *Result) bool {
 				if mq := j.members[k].metric.Queue; hasQueue && mq != "" && mq != string(q) {
 					continue
 				}
-				got[k].add(s)
+				to[k].add(s)
 			}
 		case hasQueue:
 			for _, k := range byQueue[string(q)] {
-				got[k].add(s)
+				to[k].add(s)
 			}
 		default:
 			return false
 		}
 	}
 	for k, mb := range j.members {
-		c.settle(j, mb, got[k], at, res)
+		c.settle(j, mb, got[k], pods[k], at, res)
 	}
 	return true
 }
 
 // settleEach records a per-target query's result: every series of it belongs to every pair of the job.
 func (c *Client) settleEach(j *job, at time.Time, res *Result) {
-	var h hits
-	if j.err == nil {
-		h.n = len(j.vec)
-		if h.n > 0 {
-			h.first = j.vec[0]
+	if j.err != nil {
+		for _, mb := range j.members {
+			invalid(res, mb, j.err.Error(), j.quoted())
 		}
-		if h.n > 1 {
-			h.second = j.vec[1]
+		return
+	}
+	var got, pods hits
+	for _, s := range j.vec {
+		if isPods(s) {
+			pods.add(s)
+		} else {
+			got.add(s)
 		}
 	}
 	for _, mb := range j.members {
-		if j.err != nil {
-			invalid(res, mb, j.err.Error(), j.quoted())
-			continue
-		}
-		c.settle(j, mb, h, at, res)
+		c.settle(j, mb, got, pods, at, res)
 	}
 }
 
-// settle validates the series that went to one pair and records its observation.
-func (c *Client) settle(j *job, mb member, h hits, at time.Time, res *Result) {
-	var why string
-	switch h.n {
-	case 0:
-		why = "empty result"
-	case 1:
-		why = c.check(h.first, at)
-	default:
-		why = fmt.Sprintf("%d series, want 1 (%s, %s…)", h.n, h.first.Metric, h.second.Metric)
-	}
-	if why != "" {
+// settle validates the series that went to one pair, and those of the count of the pods its reading covers, and
+// records its observation.
+func (c *Client) settle(j *job, mb member, h, pods hits, at time.Time, res *Result) {
+	if why := c.one(h, at); why != "" {
 		invalid(res, mb, why, j.quoted())
 		return
 	}
 	o := &res.Obs[mb.p][mb.m]
-	if !mb.pods {
-		o.Value, o.Valid, o.Reason = float64(h.first.Value), true, ""
+	o.Value, o.Valid, o.Reason = float64(h.first.Value), true, ""
+	if mb.metric.PodsQuery == "" {
 		return
 	}
-	if n := float64(h.first.Value); n >= 1 && n <= math.MaxInt32 && n == math.Trunc(n) {
-		o.Pods = int32(n)
+	if pods.n == 0 { // the reading has series, the count has none: no pod is covered
+		o.PodsKnown = true
 		return
 	}
-	res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s: pods covered unknown: %g is not a count (query: %s)",
-		mb.policy.Target, mb.metric.Name, float64(h.first.Value), j.quoted()))
+	why := c.one(pods, at)
+	if n := float64(pods.first.Value); why == "" && n >= 0 && n <= math.MaxInt32 && n == math.Trunc(n) {
+		o.Pods, o.PodsKnown = int32(n), true
+		return
+	}
+	if why == "" {
+		why = fmt.Sprintf("%g is not a count", float64(pods.first.Value))
+	}
+	res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s: pods covered unknown: %s (query: %s)", mb.policy.Target, mb.metric.Name, why, j.quoted()))
+}
+
+// one returns what is wrong with the series that went to one pair, or "" when there is exactly one and it is good.
+func (c *Client) one(h hits, at time.Time) string {
+	switch h.n {
+	case 0:
+		return "empty result"
+	case 1:
+		return c.check(h.first, at)
+	}
+	return fmt.Sprintf("%d series, want 1 (%s, %s…)", h.n, h.first.Metric, h.second.Metric)
 }
 
 // check returns what is wrong with a sample, or "".
@@ -384,13 +411,8 @@ func (c *Client) check(s *model.Sample, at time.Time) string {
 	return ""
 }
 
-// invalid records why a pair has no reading: "shop/web cpu: empty result (query: ...)". A count of pods that
-// cannot be read leaves the reading as it is, with the pods it covers unknown (0): an empty count comes with an
-// empty reading, which says why already, and a failed query fails the reading's query too.
+// invalid records why a pair has no reading: "shop/web cpu: empty result (query: ...)".
 func invalid(res *Result, mb member, why, query string) {
-	if mb.pods {
-		return
-	}
 	o := &res.Obs[mb.p][mb.m]
 	o.Value, o.Valid = 0, false
 	o.Reason = fmt.Sprintf("%s %s: %s (query: %s)", mb.policy.Target, mb.metric.Name, why, query)

@@ -58,9 +58,10 @@ func TestFetchBatching(t *testing.T) {
 	}, {
 		name: "two templates",
 		ps:   []*policy.Policy{pol("shop", "web", cpuQPS), pol("shop", "api", cpuQPS), pol("blog", "web", cpuQPS)},
-		// qps's default template comes with a count of the pods it covers: a third query.
-		want:    [][]policy.Observation{{validObs(55), podsObs(120, 4)}, {validObs(71.5), podsObs(3, 1)}, {validObs(12), validObs(0)}},
-		queries: 3,
+		// qps's default template comes with a count of the pods it covers, read in the same query; blog/web's
+		// reading has a series and its count has none: no pod is covered.
+		want:    [][]policy.Observation{{validObs(55), podsObs(120, 4)}, {validObs(71.5), podsObs(3, 1)}, {validObs(12), podsObs(0, 0)}},
+		queries: 2,
 	}, {
 		name: "one template, two windows",
 		ps: []*policy.Policy{
@@ -121,18 +122,18 @@ func TestFetchDeterministicQuery(t *testing.T) {
 	if diff := cmp.Diff(first, srv.queries()); diff != "" {
 		t.Errorf("queries depend on the policies' order (-first +reversed):\n%s", diff)
 	}
-	if len(first) != 3 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[a-z0-9]+-[a-z0-9]+"`) {
-		t.Errorf("queries = %q; want three (cpu, qps and its pods), over namespace=~\"blog|shop\" and pod=~\"(api|web)-...\"", first)
+	if len(first) != 2 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[a-z0-9]+-[a-z0-9]+"`) {
+		t.Errorf("queries = %q; want two (cpu, qps with its pods), over namespace=~\"blog|shop\" and pod=~\"(api|web)-...\"", first)
 	}
 }
 
 func TestFetchInvalid(t *testing.T) {
-	p := testPolicy(t, "shop", "web", qpsOnly)
+	p := testPolicy(t, "shop", "web", cpuOnly)
 	q, err := p.Query(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reason := func(why string) string { return fmt.Sprintf("shop/web qps: %s (query: %s)", why, q) }
+	reason := func(why string) string { return fmt.Sprintf("shop/web cpu: %s (query: %s)", why, shortQuery(q)) }
 	web := targetLabels("shop", "web")
 	tests := []struct {
 		name string
@@ -199,9 +200,6 @@ func TestFetchInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newFakeProm(t, false, func(_ *http.Request, req promRequest) (int, string) {
-				if isPodsQuery(req) {
-					return vectorBody() // the pods covered: unknown, whatever the reading
-				}
 				if tt.code == 0 {
 					return http.StatusOK, tt.body
 				}
@@ -232,15 +230,13 @@ func TestFetchBatchFailures(t *testing.T) {
 			switch {
 			case strings.Contains(req.Query, "container_cpu_usage_seconds_total"):
 				return http.StatusInternalServerError, "boom"
-			case isPodsQuery(req):
-				return vectorBody()
 			}
 			return vectorBody(promSample{labels: targetLabels("shop", "svc-007"), value: "9"})
 		})
 		c := newTestClient(t, Config{Address: srv.URL})
 		res := c.Fetch(context.Background(), ps, evalAt)
-		if res.Queries != 3 {
-			t.Errorf("Queries = %d; want 3 (cpu, qps and its pods)", res.Queries)
+		if res.Queries != 2 {
+			t.Errorf("Queries = %d; want 2 (cpu, qps with its pods)", res.Queries)
 		}
 		for i, obs := range res.Obs {
 			name := fmt.Sprintf("shop/svc-%03d", i)
@@ -252,10 +248,10 @@ func TestFetchBatchFailures(t *testing.T) {
 				t.Fatalf("%s cpu reason is %d bytes long; want the query cut to about 300", name, len(cpu.Reason))
 			}
 			if i == 7 {
-				if diff := cmp.Diff(validObs(9), obs[1]); diff != "" {
+				if diff := cmp.Diff(podsObs(9, 0), obs[1]); diff != "" { // the count has no series: no pod covered
 					t.Errorf("%s qps mismatch (-want +got):\n%s", name, diff)
 				}
-			} else if qps := obs[1]; qps.Valid || !strings.HasPrefix(qps.Reason, name+" qps: empty result (query: sum by (namespace, target)") {
+			} else if qps := obs[1]; qps.Valid || !strings.HasPrefix(qps.Reason, name+" qps: empty result (query: label_replace(sum by (namespace, target)") {
 				t.Errorf("%s qps = %+v; want an empty result", name, qps)
 			}
 		}
@@ -277,8 +273,8 @@ func TestFetchBatchFailures(t *testing.T) {
 		if got := res.Obs[2][0]; got.Valid || !strings.HasPrefix(got.Reason, want) {
 			t.Errorf("svc-002 cpu = %+v; want a reason starting %q", got, want)
 		}
-		if res.Queries != 3 {
-			t.Errorf("Queries = %d; want 3 (no fallback: every series had labels)", res.Queries)
+		if res.Queries != 2 {
+			t.Errorf("Queries = %d; want 2 (no fallback: every series had labels)", res.Queries)
 		}
 	})
 }
@@ -368,16 +364,16 @@ func TestFetchCanceled(t *testing.T) {
 	}
 }
 
-// Each query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus: the
-// reading's and the count of the pods it covers, read at one time.
+// Each query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus; a
+// reading and the count of the pods it covers are one query.
 func TestFetchRequest(t *testing.T) {
 	w := testWorld()
 	srv := newFakeProm(t, false, w.answer)
 	c := newTestClient(t, Config{Address: srv.URL, Timeout: 3 * time.Second})
 	c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
 	reqs := srv.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("server saw %d requests; want 2", len(reqs))
+	if len(reqs) != 1 {
+		t.Fatalf("server saw %d requests; want 1", len(reqs))
 	}
 	for _, r := range reqs {
 		sec, err := strconv.ParseFloat(r.Time, 64)
@@ -421,12 +417,12 @@ func TestFetchEscaping(t *testing.T) {
 	c := newTestClient(t, Config{Address: srv.URL})
 	p := testPolicy(t, "shop", "web.v2", `[{kind: queue, queue: 'a.b|c"d\e', perReplica: 10}, {kind: qps, perReplica: 5}]`)
 	res := c.Fetch(context.Background(), []*policy.Policy{p}, evalAt)
-	if diff := cmp.Diff([][]policy.Observation{{validObs(3), podsObs(4, 4)}}, res.Obs); diff != "" {
+	if diff := cmp.Diff([][]policy.Observation{{validObs(3), podsObs(4, 0)}}, res.Obs); diff != "" {
 		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
 	}
-	seen := srv.queries() // sorted: qps's pods, qps, the queue
-	wantText := []string{`pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
-	if len(seen) != 3 || !strings.Contains(seen[0], wantText[0]) || !strings.Contains(seen[1], wantText[1]) || !strings.Contains(seen[2], wantText[2]) {
+	seen := srv.queries() // sorted: qps with its pods, the queue
+	wantText := []string{`pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
+	if len(seen) != 2 || !strings.Contains(seen[0], wantText[0]) || !strings.Contains(seen[1], wantText[1]) {
 		t.Errorf("queries = %q; want them to hold %q", seen, wantText)
 	}
 }
@@ -441,8 +437,7 @@ func TestFetchWarnings(t *testing.T) {
 	q, _ := p.Query(0)
 	pq, _ := p.Metrics[0].RenderPods(p.VarsFor(&p.Metrics[0]))
 	res := c.Fetch(context.Background(), []*policy.Policy{p}, evalAt)
-	want := []string{"PromQL warning: encountered a mix of histograms and floats (query: " + q + ")",
-		"PromQL warning: encountered a mix of histograms and floats (query: " + shortQuery(pq) + ")"}
+	want := []string{"PromQL warning: encountered a mix of histograms and floats (query: " + shortQuery(withPods(q, pq)) + ")"}
 	if diff := cmp.Diff(want, res.Warnings); diff != "" || !res.Obs[0][0].Valid {
 		t.Errorf("Fetch(...).Warnings mismatch (-want +got):\n%s\nObs = %+v, want valid", diff, res.Obs)
 	}
@@ -468,21 +463,51 @@ func TestShortQuery(t *testing.T) {
 	}
 }
 
-// A count of pods that is not a whole number leaves the reading valid, with the pods it covers unknown, and says so.
-func TestFetchPodsNotACount(t *testing.T) {
-	srv := newFakeProm(t, false, func(_ *http.Request, req promRequest) (int, string) {
-		v := "7"
-		if isPodsQuery(req) {
-			v = "2.5"
-		}
-		return vectorBody(promSample{labels: targetLabels("shop", "web"), value: v})
-	})
-	c := newTestClient(t, Config{Address: srv.URL})
-	res := c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
-	if diff := cmp.Diff([][]policy.Observation{{validObs(7)}}, res.Obs); diff != "" {
-		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
+// The count of the pods a reading covers comes in the reading's query, labelled podpilot_part="pods". No series
+// for the target means no pod is covered; a count that cannot be read leaves it unknown, says why, and leaves the
+// reading valid.
+func TestFetchPods(t *testing.T) {
+	web := targetLabels("shop", "web")
+	part := func(p, v string, l map[string]string) promSample {
+		return withPart([]promSample{{labels: l, value: v}}, p)[0]
 	}
-	if len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "shop/web qps: pods covered unknown: 2.5 is not a count (query: count by (namespace, target)") {
-		t.Errorf("Warnings = %q; want one naming the target, the count and the query", res.Warnings)
+	value := part("value", "7", web)
+	tests := []struct {
+		name   string
+		ss     []promSample
+		want   policy.Observation
+		reason string // an invalid reading's reason starts with it (and want is not compared)
+		warn   string // the warning's start after "shop/web qps: pods covered unknown: "
+	}{
+		{name: "a count", ss: []promSample{value, part("pods", "3", web)}, want: podsObs(7, 3)},
+		{name: "no count: no pod covered", ss: []promSample{value}, want: podsObs(7, 0)},
+		{name: "a count of 0", ss: []promSample{value, part("pods", "0", web)}, want: podsObs(7, 0)},
+		{name: "no whole number", ss: []promSample{value, part("pods", "2.5", web)}, want: validObs(7), warn: "2.5 is not a count"},
+		{name: "negative", ss: []promSample{value, part("pods", "-1", web)}, want: validObs(7), warn: "-1 is not a count"},
+		{name: "NaN", ss: []promSample{value, part("pods", "NaN", web)}, want: validObs(7), warn: "value is NaN"},
+		{name: "two counts", ss: []promSample{value, part("pods", "3", web), part("pods", "4", map[string]string{"namespace": "shop", "target": "web", "x": "y"})},
+			want: validObs(7), warn: "2 series, want 1"},
+		{name: "a count, no reading", ss: []promSample{part("pods", "3", web)}, reason: "shop/web qps: empty result (query: label_replace("},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFakeProm(t, false, func(*http.Request, promRequest) (int, string) { return vectorBody(tt.ss...) })
+			c := newTestClient(t, Config{Address: srv.URL})
+			res := c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
+			got := res.Obs[0][0]
+			if tt.reason != "" {
+				if got.Valid || got.PodsKnown || !strings.HasPrefix(got.Reason, tt.reason) {
+					t.Errorf("Obs = %+v; want invalid, with a reason starting %q", got, tt.reason)
+				}
+			} else if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Obs mismatch (-want +got):\n%s", diff)
+			}
+			switch {
+			case tt.warn == "" && len(res.Warnings) > 0:
+				t.Errorf("Warnings = %q; want none", res.Warnings)
+			case tt.warn != "" && (len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "shop/web qps: pods covered unknown: "+tt.warn)):
+				t.Errorf("Warnings = %q; want one starting %q", res.Warnings, tt.warn)
+			}
+		})
 	}
 }

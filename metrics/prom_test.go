@@ -142,25 +142,39 @@ type promWorld struct {
 }
 
 func (w *promWorld) answer(_ *http.Request, r promRequest) (int, string) {
+	if value, pods, ok := splitPods(r.Query); ok {
+		vs, ok1 := w.samples(value, w.qps)
+		ps, ok2 := w.samples(pods, w.pods)
+		if !ok1 || !ok2 {
+			return errorBody(http.StatusBadRequest, "bad_data", "unknown query")
+		}
+		return vectorBody(append(withPart(vs, "value"), withPart(ps, "pods")...)...)
+	}
+	out, ok := w.samples(r.Query, w.qps)
+	if !ok {
+		return errorBody(http.StatusBadRequest, "bad_data", "unknown query")
+	}
+	return vectorBody(out...)
+}
+
+// samples answers one query of the default templates; http_requests_total reads qps.
+func (w *promWorld) samples(query string, qps map[targetKey]string) ([]promSample, bool) {
 	var out []promSample
 	switch {
-	case strings.Contains(r.Query, "rabbitmq_queue_messages_ready"):
-		for _, q := range splitAlternation(promMatcher(r.Query, "queue")) {
+	case strings.Contains(query, "rabbitmq_queue_messages_ready"):
+		for _, q := range splitAlternation(promMatcher(query, "queue")) {
 			if v, ok := w.queues[q]; ok {
 				out = append(out, promSample{labels: map[string]string{"queue": q}, value: v})
 			}
 		}
-	case strings.Contains(r.Query, "container_cpu_usage_seconds_total"), strings.Contains(r.Query, "http_requests_total"):
-		vals := w.qps
-		switch {
-		case strings.Contains(r.Query, "container_cpu_usage_seconds_total"):
+	case strings.Contains(query, "container_cpu_usage_seconds_total"), strings.Contains(query, "http_requests_total"):
+		vals := qps
+		if strings.Contains(query, "container_cpu_usage_seconds_total") {
 			vals = w.cpu
-		case isPodsQuery(r):
-			vals = w.pods
 		}
-		pod := promMatcher(r.Query, "pod")
+		pod := promMatcher(query, "pod")
 		names := splitAlternation(strings.TrimSuffix(strings.TrimPrefix(pod, "("), ")-[a-z0-9]+-[a-z0-9]+"))
-		for _, ns := range splitAlternation(promMatcher(r.Query, "namespace")) {
+		for _, ns := range splitAlternation(promMatcher(query, "namespace")) {
 			for _, name := range names {
 				if v, ok := vals[targetKey{ns, name}]; ok {
 					out = append(out, promSample{labels: targetLabels(ns, name), value: v})
@@ -168,9 +182,33 @@ func (w *promWorld) answer(_ *http.Request, r promRequest) (int, string) {
 			}
 		}
 	default:
-		return errorBody(http.StatusBadRequest, "bad_data", "unknown query")
+		return nil, false
 	}
-	return vectorBody(out...)
+	return out, true
+}
+
+// splitPods splits a query that reads a value and its count of pods (withPods) into the two.
+func splitPods(q string) (value, pods string, ok bool) {
+	const sep = `, "podpilot_part", "value", "", "") or label_replace(`
+	v, p, ok := strings.Cut(q, sep)
+	if !ok || !strings.HasPrefix(v, "label_replace(") || !strings.HasSuffix(p, `, "podpilot_part", "pods", "", "")`) {
+		return "", "", false
+	}
+	return strings.TrimPrefix(v, "label_replace("), strings.TrimSuffix(p, `, "podpilot_part", "pods", "", "")`), true
+}
+
+// withPart labels each sample as withPods' label_replace does.
+func withPart(ss []promSample, part string) []promSample {
+	out := make([]promSample, len(ss))
+	for i, s := range ss {
+		l := map[string]string{"podpilot_part": part}
+		for k, v := range s.labels {
+			l[k] = v
+		}
+		s.labels = l
+		out[i] = s
+	}
+	return out
 }
 
 // matcher returns the regular expression of the first `label=~"..."` matcher of a query, unquoted as PromQL
@@ -246,9 +284,6 @@ func newTestClient(t testing.TB, cfg Config) *Client {
 
 func validObs(v float64) policy.Observation { return policy.Observation{Value: v, Valid: true} }
 
-// isPodsQuery reports whether a request is for the pods a default qps reading covers.
-func isPodsQuery(r promRequest) bool { return strings.HasPrefix(r.Query, "count by") }
-
 func podsObs(v float64, pods int32) policy.Observation {
-	return policy.Observation{Value: v, Valid: true, Pods: pods}
+	return policy.Observation{Value: v, Valid: true, Pods: pods, PodsKnown: true}
 }

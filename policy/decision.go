@@ -60,13 +60,14 @@ type Observation struct {
 	Value  float64
 	Valid  bool
 	Reason string // why the reading is invalid: empty result, NaN, stale sample, query error...
-	// Pods is how many pods the reading covers, where the metric's query says (the default qps template does);
-	// 0 when unknown. A reading that covers fewer pods than are ready is partial: it may scale up, not down.
-	Pods int32
+	// Pods is how many pods the reading covers, where PodsKnown says the metric's query tells (the default qps
+	// template does). A reading that covers fewer pods than are ready is partial: it may scale up, not down.
+	Pods      int32
+	PodsKnown bool
 }
 
 // Partial reports whether o covers fewer pods than the ready ones.
-func (o Observation) Partial(ready int32) bool { return o.Pods > 0 && o.Pods < ready }
+func (o Observation) Partial(ready int32) bool { return o.PodsKnown && o.Pods < ready }
 
 // usable reports whether o can be used, and why not.
 func (o Observation) usable() (bool, string) {

@@ -250,7 +250,7 @@ func FuzzEvaluate(f *testing.F) {
 				default:
 					vals[i] = Observation{Value: float64(binary.LittleEndian.Uint16([]byte{byte(r.n(256)), byte(r.n(256))})) / 7, Valid: true}
 					if r.n(4) == 0 {
-						vals[i].Pods = int32(r.n(int(ready) + 2)) // the pods it covers: unknown, fewer, all or more
+						vals[i].Pods, vals[i].PodsKnown = int32(r.n(int(ready)+2)), true // the pods it covers: none, fewer, all or more
 					}
 				}
 			}
@@ -336,17 +336,22 @@ func TestPartialReading(t *testing.T) {
 		for _, tc := range []struct {
 			name  string
 			value float64
-			pods  int32
-			down  bool // the count falls below 10
+			pods  int32 // -1: unknown
+			down  bool  // the count falls below 10
 			want  int32
 			why   Reason
 		}{
 			{name: "6 of 10 pods report a low sum", value: 30, pods: 6, want: 10, why: MetricPartial},
+			{name: "no pod's series is a window old", value: 30, pods: 0, want: 10, why: MetricPartial},
 			{name: "all 10 report it", value: 30, pods: 10, down: true},
-			{name: "coverage unknown", value: 30, down: true},
+			{name: "coverage unknown", value: 30, pods: -1, down: true},
 			{name: "12 report: terminating pods too", value: 30, pods: 12, down: true},
 		} {
-			d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{{Value: tc.value, Valid: true, Pods: tc.pods}}}, warm)
+			o := Observation{Value: tc.value, Valid: true}
+			if tc.pods >= 0 {
+				o.Pods, o.PodsKnown = tc.pods, true
+			}
+			d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{o}}, warm)
 			switch {
 			case tc.down && (d.Desired >= 10 || d.Reason == MetricPartial):
 				t.Errorf("%s, %s: %d (%s); want a scale-down", algo, tc.name, d.Desired, d.Reason)
@@ -355,7 +360,7 @@ func TestPartialReading(t *testing.T) {
 			}
 		}
 		// A partial sum that still warrants more pods scales up: the missing pods only add to it.
-		d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{{Value: 300, Valid: true, Pods: 6}}}, warm)
+		d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: 10, Metrics: []Observation{{Value: 300, Valid: true, Pods: 6, PodsKnown: true}}}, warm)
 		if d.Desired <= 10 {
 			t.Errorf("%s: a partial reading of 300 gives %d (%s); want a scale-up", algo, d.Desired, d.Reason)
 		}

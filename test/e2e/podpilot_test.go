@@ -306,8 +306,17 @@ func TestPodpilot(t *testing.T) {
 		for _, e := range scales.since("partial/web", hidden) {
 			t.Errorf("scaled %d -> %d %.1fs after 3 of 6 pods' metrics went missing", e.from, e.to, e.at.Sub(hidden).Seconds())
 		}
-		// Every pod reports again, at half the load: now the count follows it down.
+		// Every pod reports again. For one window (4s) the 3 series that came back are young: their rates read low,
+		// so the pods count (the query podpilot reads with the sum) leaves them out, while all 6 pods have a rate.
 		w.Hide(t, "partial/web", 0)
+		back := firstSeen(t, prom, query(t, policies["partial.yaml"], 0), "partial/web's qps summed over 6 pods again", 30*time.Second, func(v float64) bool { return v > 20 })
+		if n := count(t, prom, podsQuery(t, policies["partial.yaml"]), back); n != 3 {
+			t.Errorf("pods covered when the hidden series came back = %d; want 3 (the others are younger than the window)", n)
+		}
+		if n := count(t, prom, `count(rate(http_requests_total{namespace="partial"}[4s]))`, back); n != 6 {
+			t.Errorf("pods with a rate when the hidden series came back = %d; want 6", n)
+		}
+		// At half the load, the count follows it down once every series is a window old.
 		w.SetDemand(t, "partial/web", 15)
 		waitReplicas(t, cs, "partial/web", 3, 60*time.Second)
 	})
@@ -353,6 +362,31 @@ func TestPodpilot(t *testing.T) {
 }
 
 // query renders a policy's metric i with its default template.
+// podsQuery renders the pods count of the first metric of a policy, for its target alone.
+func podsQuery(t *testing.T, src string) string {
+	t.Helper()
+	p, err := policy.Parse("e2e.yaml", []byte(src), policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.Metrics[0].RenderPods(p.VarsFor(&p.Metrics[0]))
+	if err != nil || q == "" {
+		t.Fatalf("pods query %q: %v", q, err)
+	}
+	return q
+}
+
+// count is the value of a query that returns one count at time at, or -1 (and an error) when it returns another shape.
+func count(t *testing.T, prom *harness.Prometheus, q string, at time.Time) int {
+	t.Helper()
+	vec, err := prom.Query(q, at)
+	if err != nil || len(vec) != 1 {
+		t.Errorf("%s at %s: %v %v; want one series", q, at.Format(time.RFC3339Nano), vec, err)
+		return -1
+	}
+	return int(vec[0].Value)
+}
+
 func query(t *testing.T, src string, i int) string {
 	t.Helper()
 	p, err := policy.Parse("e2e.yaml", []byte(src), policy.Builtin())
