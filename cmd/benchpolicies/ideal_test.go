@@ -42,18 +42,41 @@ func TestIdealScores(t *testing.T) {
 		}
 	}
 	// k = 0, m = 1 asks for the demand itself: ideal hpa at 100 % on this trace, whose demand never falls.
-	if got, want := it.margins()[0], it.hpa(100); got != want {
+	c := it.margins()[0]
+	if got, want := it.score(func(j int) float64 { return c[j] }), it.hpa(100); got != want {
 		t.Errorf("ideal margin at k 0, m 1: %+v, want %+v", got, want)
 	}
-	// Every margin asks for at least the demand, so none is cheaper than that one: the read-off at hpa's 100 %
-	// is that setting, 1× hpa's overload; and at 50 % some setting is as cheap.
+	// The rise of 2 over five steps, seen from step 7 on, with h 1h and p 1.
+	if diff := cmp.Diff([]float64{1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5}, it.riseQuantiles()[len(idealQuantiles)-1]); diff != "" {
+		t.Errorf("rise quantile candidate (-want +got):\n%s", diff)
+	}
+	// Every margin and window max asks for at least the demand, so none is cheaper than the demand itself: the
+	// read-off at hpa's 100 % is 1× hpa's overload. Every rise quantile asks for 5 from step 7 on: dearer. At 50 %
+	// some setting of each form is as cheap.
 	r := it.study()
-	if r.best[len(r.best)-1] != 5.0/15 || math.IsNaN(r.best[1]) {
-		t.Errorf("read-offs %v", r.best)
+	for f, best := range r.best {
+		if math.IsNaN(best[1]) {
+			t.Errorf("%s: no setting as cheap as ideal hpa at 50 %%", idealForms[f].name)
+		}
+	}
+	if last := len(idealTargets) - 1; r.best[0][last] != 5.0/15 || r.best[1][last] != 5.0/15 || !math.IsNaN(r.best[2][last]) {
+		t.Errorf("read-offs at 100 %%: %v, %v, %v", r.best[0][last], r.best[1][last], r.best[2][last])
 	}
 	var b bytes.Buffer
 	idealReport(&b, []idealRow{r})
-	if out := b.String(); !strings.Contains(out, " | 1.00× of 33.33 % |\n") {
+	if out := b.String(); !strings.Contains(out, " | 1.00× / 1.00× / none this cheap of 33.33 % |\n") {
 		t.Errorf("report:\n%s", out)
+	}
+}
+
+// A window's highest value, and its quantiles, at every step.
+func TestIdealWindows(t *testing.T) {
+	it := idealTrace{d: []float64{1, 1, 4, 1, 1, 1}}
+	if diff := cmp.Diff([]float64{1, 1, 4, 4, 1, 1}, it.windowMax(2)); diff != "" {
+		t.Errorf("windowMax(2) (-want +got):\n%s", diff)
+	}
+	got := rollingQuantiles([]float64{3, 1, 2, 5, 4}, 3, []float64{0.5, 1})
+	if diff := cmp.Diff([][]float64{{3, 1, 2, 2, 4}, {3, 3, 3, 5, 5}}, got); diff != "" {
+		t.Errorf("rollingQuantiles (-want +got):\n%s", diff)
 	}
 }
