@@ -32,11 +32,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The decision-quality benchmark: every trace in testdata/traces through simulate's closed loop, hpa against
-# podpilot's algorithms, with a sweep of each policy's target (about 40 s on two cores). See docs/benchmarks.md.
+# podpilot's algorithms, with a sweep of each policy's target (about a minute on two cores). See docs/benchmarks.md.
 bench-policies:
 	$(GO) run ./cmd/benchpolicies > docs/benchmarks.md.tmp && mv docs/benchmarks.md.tmp docs/benchmarks.md
 
-# Would another setting of target-tracking's arguments meet goal 1? (docs/tuning.md, about six minutes)
+# Would another setting of target-tracking's arguments meet goal 1? (docs/tuning.md, about 20 minutes)
 bench-tuning:
 	$(GO) run ./cmd/benchpolicies -tuning > docs/tuning.md.tmp && mv docs/tuning.md.tmp docs/tuning.md
 

@@ -9,14 +9,15 @@ import (
 )
 
 // Office hours in Berlin: target-tracking on the load, and at least 10 replicas on weekdays from 08:00 to 18:00
-// local time, and 4 from 22:00 on Fridays into Saturday morning (a batch run).
+// local time, and 4 from 22:00 on Fridays into Saturday morning (a batch run). target-tracking keeps no spare
+// replica here, so that its counts are the load's.
 const schedulePolicy = `
 target: {namespace: shop, name: web}
 minReplicas: 2
 maxReplicas: 50
 metrics: [{kind: qps, perReplica: 10}]
 algorithms:
-  - {name: target-tracking}
+  - {name: target-tracking, args: {spare: 0}}
   - name: schedule
     args:
       timezone: Europe/Berlin

@@ -27,11 +27,15 @@ type trackingArgs struct {
 	// Trend reads a rising rate through its window: a rate over the last minute shows only part of a rise that
 	// began within that minute.
 	Trend bool `yaml:"trend"`
+	// Spare is how many replicas, at the metric's target, a demand metric is sized for above its estimate and
+	// margin: spare capacity that a small Deployment, whose proportional margin rounds away, keeps too. A demand
+	// of zero gets none, so that a target can still go to zero.
+	Spare float64 `yaml:"spare"`
 }
 
 func trackingDefaults() *trackingArgs {
-	return &trackingArgs{Estimate: true, Spread: 1, SpreadWindow: 30 * time.Minute, Hysteresis: 0.5, LevelUp: time.Minute,
-		LevelDown: 5 * time.Minute, Trend: true}
+	return &trackingArgs{Estimate: true, Spread: 0.5, SpreadWindow: 30 * time.Minute, Hysteresis: 0.5, LevelUp: time.Minute,
+		LevelDown: 5 * time.Minute, Trend: true, Spare: 0.5}
 }
 
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
@@ -45,7 +49,7 @@ func trackingDefaults() *trackingArgs {
 //     seen a full window;
 //   - a metric that measures demand (qps, promql) is sized on an estimate of demand rather than on the bare
 //     reading: a rise read through the rate window, a level that follows the readings and a margin in
-//     proportion to their recent variation (see demandEstimate).
+//     proportion to their recent variation (see demandEstimate), and spare replicas on top (args.Spare).
 func trackingRegistration() Registration {
 	return Define("target-tracking", "podpilot's default: sizes each metric to its target with a margin for its noise, reacts at once, scales down after the load has settled",
 		trackingDefaults,
@@ -55,6 +59,9 @@ func trackingRegistration() Registration {
 			}
 			if a.Spread < 0 || a.Spread > 5 {
 				pr.Add("spread", "must be between 0 and 5 (standard deviations), got %g", a.Spread)
+			}
+			if a.Spare < 0 || a.Spare > 10 {
+				pr.Add("spare", "must be between 0 and 10 (replicas), got %g", a.Spare)
 			}
 			if a.Hysteresis < 0 || a.Hysteresis > 5 {
 				pr.Add("hysteresis", "must be between 0 and 5 (standard deviations), got %g", a.Hysteresis)
@@ -149,6 +156,10 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		}
 		s := next[stLen*i : stLen*(i+1)]
 		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i].Value, in.Ready, a.through[i])
+		if q > 0 {
+			spare := a.spare(&p.Metrics[i], in.Current, in.Ready)
+			q, qd = q+spare, qd+spare
+		}
 		up.Metrics[i].Value, down.Metrics[i].Value = q, qd
 		estimated[i], falling[i] = true, fall
 	}
@@ -182,6 +193,23 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		}
 	}
 	return dst
+}
+
+// spare is args.Spare replicas' worth of demand metric m's reading: that many times its target per replica (with
+// the headroom), or for a total, the share of it that many more replicas than the ones it is multiplied by make.
+func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
+	target, mode := m.Target()
+	w := a.args.Spare * target / (1 + a.args.Headroom)
+	if mode == Value {
+		// The replicas a total's ratio multiplies (ratioRules.replicas): the ready pods, else the spec replicas,
+		// else one.
+		base := ready
+		if base <= 0 {
+			base = cur
+		}
+		w /= float64(max(base, 1))
+	}
+	return w
 }
 
 // demandEstimate advances one demand metric's estimate s with reading r and returns the demand to size a

@@ -69,7 +69,7 @@ func TestTrackingMissingMetrics(t *testing.T) {
 		}},
 		{"recovery resets the count of failures", fallback, []tick{
 			{at: 0, cur: 2, vals: []float64{bad}, want: 2},
-			{at: 15 * time.Second, cur: prev, vals: []float64{20}, want: 2},
+			{at: 15 * time.Second, cur: prev, vals: []float64{15}, want: 2}, // 15/10 + half a spare replica
 			{at: 30 * time.Second, cur: prev, vals: []float64{bad}, want: 2, reason: MetricUnavailable},
 		}},
 	}
@@ -87,16 +87,17 @@ func TestTrackingFreshStart(t *testing.T) {
 		{at: 179 * time.Second, cur: prev, vals: []float64{50}, want: 20},
 		{at: 180 * time.Second, cur: prev, vals: []float64{50}, want: 10},
 	})
-	// Scale-up is not held back by the start.
-	walk(t, p, History{}, []tick{{at: 0, cur: 2, vals: []float64{100}, want: 10}})
+	// Scale-up is not held back by the start: 100/10 and half a spare replica.
+	walk(t, p, History{}, []tick{{at: 0, cur: 2, vals: []float64{100}, want: 11}})
 }
 
-// ANCHOR 3: tolerance per policy and direction, so a large Deployment can ask for a 2 % band.
+// ANCHOR 3: tolerance per policy and direction, so a large Deployment can ask for a 2 % band. (Half a spare
+// replica, 5 requests/s, comes on top of each reading: 1015 is 1.5 % above 100 replicas' target, 1035 3.5 %.)
 func TestTrackingTolerance(t *testing.T) {
 	p := mustParse(t, dedupe(tracking+"maxReplicas: 200\nbehavior: {scaleUp: {tolerance: 0.02}}\n"))
 	walk(t, p, warm, []tick{
-		{at: 0, cur: 100, vals: []float64{1020}, want: 100, reason: WithinTolerance},
-		{at: 15 * time.Second, cur: prev, vals: []float64{1030}, want: 103},
+		{at: 0, cur: 100, vals: []float64{1010}, want: 100, reason: WithinTolerance},
+		{at: 15 * time.Second, cur: prev, vals: []float64{1030}, want: 104},
 	})
 }
 
@@ -121,16 +122,16 @@ metrics: [{kind: cpu, utilization: 75}]
 }
 
 // ANCHOR 7: surge pods during a rollout do not inflate the count: the load spread over more ready pods gives the
-// same size.
+// same size (cpu's 10, and qps's 90/10 with half a spare replica: 10).
 func TestTrackingRollout(t *testing.T) {
 	p := mustParse(t, `
 target: {namespace: shop, name: web}
 maxReplicas: 100
 metrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]
 `)
-	// 10 replicas at 50 % and 100 req/s; mid-rollout 13 pods are ready and share the same load.
+	// 10 replicas at 50 % and 90 req/s; mid-rollout 13 pods are ready and share the same load.
 	for _, ready := range []int32{10, 13} {
-		d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: ready, Metrics: obs([]float64{500 / float64(ready), 100})}, warm)
+		d, _ := p.Evaluate(Input{Now: t0, Current: 10, Ready: ready, Metrics: obs([]float64{500 / float64(ready), 90})}, warm)
 		if d.Desired != 10 {
 			t.Errorf("ready %d: Evaluate = %d (%+v); want 10", ready, d.Desired, d.Proposals)
 		}
@@ -154,7 +155,45 @@ metrics: [{kind: queue, queue: jobs, perReplica: 50}]
 
 func TestTrackingHeadroom(t *testing.T) {
 	p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: {headroom: 0.25}}\n")
-	walk(t, p, warm, []tick{{at: 0, cur: 4, vals: []float64{80}, want: 10}}) // 8 replicas of load, +25 %
+	walk(t, p, warm, []tick{{at: 0, cur: 4, vals: []float64{80}, want: 11}}) // 8 replicas of load, +25 %, and half a spare
+}
+
+// Spare replicas come on top of a demand metric's need, in replicas at its target whatever the metric's mode, so
+// that a small Deployment keeps spare capacity that a proportional margin would round away; none on zero load, so
+// that a target at zero stays there and wakes on the first request.
+func TestTrackingSpare(t *testing.T) {
+	const zero = `
+target: {namespace: shop, name: worker}
+minReplicas: 0
+maxReplicas: 100
+metrics: [{kind: promql, name: inflight, query: 'sum(x)', perReplica: 10}]
+`
+	const total = `
+target: {namespace: shop, name: web}
+maxReplicas: 100
+metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
+`
+	for _, tc := range []struct {
+		name       string
+		src        string
+		cur, ready int32
+		val        float64
+		want       int32
+	}{
+		{"at the target: half a replica rounds up to one", tracking, 2, 2, 20, 3},
+		{"within a replica: no more", tracking, 2, 2, 24, 3},
+		{"two spare replicas", tracking + "algorithm: {name: target-tracking, args: {spare: 2}}\n", 2, 2, 20, 4},
+		{"none", tracking + "algorithm: {name: target-tracking, args: {spare: 0}}\n", 4, 4, 20, 2},
+		{"perReplica", zero, 5, 5, 95, 10},
+		{"zero load stays at zero", zero, 0, 0, 0, 0},
+		{"the first request wakes one", zero, 0, 0, 1, 1},
+		{"a total: half a replica on top of 4 × 200/100", total, 4, 4, 200, 9},
+	} {
+		d, _ := mustParse(t, tc.src).Evaluate(Input{Now: t0, Current: tc.cur, Ready: tc.ready, Metrics: obs([]float64{tc.val})}, warm)
+		if d.Desired != tc.want {
+			t.Errorf("%s: Evaluate = %d (%+v); want %d", tc.name, d.Desired, d.Proposals, tc.want)
+		}
+	}
 }
 
 // A Value metric with no ready pods: HPA multiplies by zero ready pods and so proposes zero; target-tracking sizes
@@ -166,8 +205,8 @@ maxReplicas: 100
 metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
 `
 	d, _ := mustParse(t, src).Evaluate(Input{Now: t0, Current: 4, Ready: 0, Metrics: obs([]float64{200})}, warm)
-	if d.Desired != 8 {
-		t.Errorf("target-tracking: Evaluate = %d; want 8", d.Desired)
+	if d.Desired != 9 { // 4 × 200/100, and half a spare replica
+		t.Errorf("target-tracking: Evaluate = %d; want 9", d.Desired)
 	}
 	d, _ = mustParse(t, src+"algorithm: {name: hpa}\nbehavior: {}\n").Evaluate(Input{Now: t0, Current: 4, Ready: 0, Metrics: obs([]float64{200})}, warm)
 	if d.Raw != 0 {
@@ -179,17 +218,17 @@ metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
 // alternate between 80 and 120: the level follows rises within a minute and falls over five, so it settles between
 // 112.5 and 114, and the readings stray +7.6 and -34 from it, a standard deviation of about 25 once the spread has
 // learnt it (a fall counts at most two standard deviations, so a spread that starts at 0 learns falls slowly: it
-// takes a couple of hours here). 114 + 25 = 139 asks for 14 replicas. The count never goes below what the reading
-// asks, and never up on a falling reading.
+// takes a couple of hours here). 114 + 0.5 × 25 = 126.5 asks for 13 replicas (without the spare replica, so that
+// the margin alone decides). The count never goes below what the reading asks, and never up on a falling reading.
 func TestTrackingMargin(t *testing.T) {
-	p := mustParse(t, tracking)
+	p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: {spare: 0}}\n")
 	for _, tc := range []struct {
 		name string
 		load func(i int) float64
 		want int32
 	}{
 		{"steady", func(int) float64 { return 100 }, 10},
-		{"noisy", func(i int) float64 { return []float64{120, 80}[i%2] }, 14},
+		{"noisy", func(i int) float64 { return []float64{120, 80}[i%2] }, 13},
 	} {
 		h, cur := warm, int32(10)
 		for i := range 4 * 240 { // four hours
@@ -213,13 +252,14 @@ func TestTrackingMargin(t *testing.T) {
 // A rate over a one-minute window shows a step from 100 to 300 requests/s over four readings (150, 200, 250,
 // 300). The first rise is taken as it is (15 replicas); from the second on, the rest of the rise the window still
 // hides is added: 200 + 2 × 50 = 300, so the step is met 45 s before the reading shows it. Once new pods are
-// ready, their first rates are unsettled for a window and nothing is read through it. (A promql rate per replica,
-// so that the arithmetic is ceil(value / 10), exactly.)
+// ready, their first rates are unsettled for a window and nothing is read through it. (A promql rate per replica
+// and no spare replica, so that the arithmetic is ceil(value / 10), exactly.)
 func TestTrackingTrend(t *testing.T) {
 	p := mustParse(t, `
 target: {namespace: shop, name: web}
 maxReplicas: 100
 metrics: [{kind: promql, name: rps, query: 'sum(rate(requests_total{ {{.Selector}} }[{{.Window}}]))', perReplica: 10}]
+algorithm: {name: target-tracking, args: {spare: 0}}
 `)
 	step := []float64{100, 100, 100, 150, 200, 250, 300, 300}
 	for _, tc := range []struct {
@@ -255,10 +295,10 @@ metrics: [{kind: promql, name: rps, query: 'sum(rate(requests_total{ {{.Selector
 
 // A lasting fall teaches no margin: the level follows the readings down (50 + 150 × e^(-t/5m)) until every reading
 // for a whole levelDown (5m) has been below it, and then drops to the highest of them, so the count is at the new
-// load (5) 12 minutes after a 4× drop (HPA: 5 minutes), each scale-down waiting for the 3m window and cooldown. A
-// reading back at the level restarts that watch: the count follows the level's slower fall until 5m after it (and
-// keeps a sixth replica for the noise that reading taught). So does a gap in the readings: a metric that was broken
-// for a while is not taken to have been low all along.
+// load (50/10 and half a spare replica: 6) 9m30s after a 4× drop (HPA: 5 minutes), each scale-down waiting for the
+// 3m window and cooldown. A
+// reading back at the level restarts that watch: the count follows the level's slower fall until 5m after it. So
+// does a gap in the readings: a metric that was broken for a while is not taken to have been low all along.
 func TestTrackingLastingFall(t *testing.T) {
 	p := mustParse(t, tracking)
 	for _, tc := range []struct {
@@ -267,10 +307,10 @@ func TestTrackingLastingFall(t *testing.T) {
 		gap  int // evaluations after the fall's first whose readings are invalid
 		want []string
 	}{
-		{name: "lasting", want: []string{"3m15s 20→18", "6m15s 18→13", "9m15s 13→6", "12m15s 6→5"}},
+		{name: "lasting", want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→6"}},
 		{name: "back at the level after 4m", blip: 16,
-			want: []string{"3m15s 20→18", "6m15s 18→13", "9m15s 13→10", "12m15s 10→6"}},
-		{name: "readings missing for 4m", gap: 16, want: []string{"7m15s 20→18", "10m15s 18→13", "13m15s 13→6", "16m15s 6→5"}},
+			want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→10", "12m30s 10→6"}},
+		{name: "readings missing for 4m", gap: 16, want: []string{"7m30s 20→18", "10m30s 18→13", "13m30s 13→6"}},
 	} {
 		h, cur := warm, int32(20)
 		var steps []string
@@ -299,7 +339,7 @@ func TestTrackingLastingFall(t *testing.T) {
 }
 
 func TestTrackingValidation(t *testing.T) {
-	src := tracking + "algorithm: {name: target-tracking, args: {spread: -1, hysteresis: 6, spreadWindow: 10s, levelUp: 2h, levelDown: 90m}}\n"
+	src := tracking + "algorithm: {name: target-tracking, args: {spread: -1, hysteresis: 6, spreadWindow: 10s, levelUp: 2h, levelDown: 90m, spare: -0.5}}\n"
 	_, err := Parse("test.yaml", []byte(src), Builtin())
 	want := []string{
 		`test.yaml:6:43: algorithm.args.spread: must be between 0 and 5 (standard deviations), got -1`,
@@ -307,6 +347,7 @@ func TestTrackingValidation(t *testing.T) {
 		`test.yaml:6:70: algorithm.args.spreadWindow: must be between the policy's interval (15s) and 24h, got 10s`,
 		`test.yaml:6:89: algorithm.args.levelUp: must be between 0s and 1h, got 2h`,
 		`test.yaml:6:102: algorithm.args.levelDown: must be between 0s and 1h, got 1h30m`,
+		`test.yaml:6:118: algorithm.args.spare: must be between 0 and 10 (replicas), got -0.5`,
 	}
 	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)

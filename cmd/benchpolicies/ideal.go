@@ -17,8 +17,9 @@ import (
 // knows the demand of every 15 s step exactly, one reaction time late (the scrape, the loop and the start-up: five
 // steps), with no rate window, no tolerance, no rate limit and no cooldown, and its capacity is what it asks for,
 // rounded up to whole replicas within the bounds. Ideal hpa at target g asks for the highest demand of the last
-// five minutes (HPA's scale-down window, with scale-ups at once) over g. Three forms of reactive policy ask for
-// m × c(j), each with its own candidates c, at every m from 1 to 4 in steps of 0.01:
+// five minutes (HPA's scale-down window, with scale-ups at once) over g. Four forms of reactive policy ask for
+// m × c(j) + a, each with its own candidates c, at every m from 1 to 4 in steps of 0.01 and every a (spare
+// replicas, as target-tracking's spare argument keeps) of idealSpares:
 //
 //   - margin: max(demand, level + k × sd), with target-tracking's level (following the demand up with time
 //     constant 1m and down with 5m) and spread (the standard deviation around the level over 30m, a fall
@@ -26,7 +27,10 @@ import (
 //   - window max: the highest demand over the last w, at every w of idealWindows (5 minutes with m = 100 / g is
 //     ideal hpa);
 //   - rise quantile: the demand plus the p-quantile of its rises over one reaction time during the last h, at
-//     every p of idealQuantiles and h of idealHistories: spare capacity sized on the jumps the load has made.
+//     every p of idealQuantiles and h of idealHistories: spare capacity sized on the jumps the load has made;
+//   - recent quantile: the larger of the demand and the p-quantile of the demand over the last w, at every p of
+//     idealLevels and w of idealLevelWindows: a floor that covers the load's usual peaks and gives up on its
+//     rarest ones.
 //
 // At each hpa target the study reads, per form, the least overload of any setting whose cost is at most ideal
 // hpa's. That read-off picks the setting per trace and per cost with hindsight, so it is more than a default can
@@ -36,6 +40,9 @@ var (
 	idealWindows   = []time.Duration{15 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute}
 	idealQuantiles = []float64{0.9, 0.95, 0.99, 1}
 	idealHistories = []time.Duration{time.Hour, 4 * time.Hour}
+	idealLevels    = []float64{0.5, 0.75, 0.9}
+	idealLevelWins = []time.Duration{30 * time.Minute, time.Hour, 4 * time.Hour}
+	idealSpares    = []float64{0, 0.5, 1, 2}
 	idealTargets   = []float64{40, 50, 60, 70, 80, 90, 100}
 )
 
@@ -61,6 +68,7 @@ var idealForms = []idealForm{
 	{"margin", idealTrace.margins},
 	{"window max", idealTrace.windowMaxes},
 	{"rise quantile", idealTrace.riseQuantiles},
+	{"recent quantile", idealTrace.recentQuantiles},
 }
 
 // idealTrace is one trace's demand in replicas at every 15 s step, and the step scoring starts at.
@@ -187,6 +195,21 @@ func (t idealTrace) riseQuantiles() [][]float64 {
 	return out
 }
 
+// recentQuantiles are the recent quantile form's candidates, one per window of idealLevelWins and quantile of
+// idealLevels.
+func (t idealTrace) recentQuantiles() [][]float64 {
+	var out [][]float64
+	for _, w := range idealLevelWins {
+		for _, q := range rollingQuantiles(t.d, int(w/interval), idealLevels) {
+			for j := range q {
+				q[j] = math.Max(q[j], t.d[j])
+			}
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // rollingQuantiles returns, for each p of ps, the p-quantile (the smallest value with at least a share p of the
 // values at or below it) of the last n values of x up to and including each step.
 func rollingQuantiles(x []float64, n int, ps []float64) [][]float64 {
@@ -233,15 +256,17 @@ func (t idealTrace) study() idealRow {
 			best[i] = math.NaN() // until a setting as cheap is found: the first one takes it, then any less overloaded
 		}
 		for _, c := range f.cands(t) {
-			for m := idealMLow; m <= idealMHigh; m++ {
-				x := float64(m) / 100
-				s := t.score(func(j int) float64 { return c[j] * x })
-				if s.cost > most { // and so are the larger factors'
-					break
-				}
-				for i, h := range r.hpa {
-					if s.cost <= h.cost && (math.IsNaN(best[i]) || s.over < best[i]) {
-						best[i] = s.over
+			for _, a := range idealSpares {
+				for m := idealMLow; m <= idealMHigh; m++ {
+					x := float64(m) / 100
+					s := t.score(func(j int) float64 { return c[j]*x + a })
+					if s.cost > most { // and so are the larger factors'
+						break
+					}
+					for i, h := range r.hpa {
+						if s.cost <= h.cost && (math.IsNaN(best[i]) || s.over < best[i]) {
+							best[i] = s.over
+						}
 					}
 				}
 			}
@@ -260,14 +285,14 @@ func idealReport(w io.Writer, rows []idealRow) {
 	for i, f := range idealForms {
 		names[i] = f.name
 	}
-	settings := (len(idealKs) + len(idealWindows) + len(idealQuantiles)*len(idealHistories)) * (idealMHigh - idealMLow + 1)
-	windows := make([]string, len(idealWindows))
-	for i, d := range idealWindows {
-		windows[i] = duration(d)
-	}
-	histories := make([]string, len(idealHistories))
-	for i, d := range idealHistories {
-		histories[i] = duration(d)
+	settings := (len(idealKs) + len(idealWindows) + len(idealQuantiles)*len(idealHistories) + len(idealLevels)*len(idealLevelWins)) *
+		len(idealSpares) * (idealMHigh - idealMLow + 1)
+	durations := func(ds []time.Duration) string {
+		s := make([]string, len(ds))
+		for i, d := range ds {
+			s[i] = duration(d)
+		}
+		return strings.Join(s, ", ")
 	}
 	fmt.Fprintf(w, `
 ## An idealized bound: reactive policies without the metric pipeline
@@ -275,8 +300,8 @@ func idealReport(w io.Writer, rows []idealRow) {
 Could a reactive policy halve hpa's overload at equal cost if the metric pipeline hid nothing? This drops the
 pipeline (ideal.go): each policy knows the demand of every 15 s step exactly, %s late (the scrape, the loop and
 the start-up), with no rate window, tolerance, rate limit or cooldown, and gets the replicas it asks for at once.
-**Ideal hpa** at target g asks for the highest demand of the last five minutes over g. Three forms of policy ask
-for m × c, at every m from %g to %g in steps of 0.01:
+**Ideal hpa** at target g asks for the highest demand of the last five minutes over g. Four forms of policy ask
+for m × c + a, at every m from %g to %g in steps of 0.01 and a = %s spare replicas (as target-tracking's `+"`spare`"+`):
 
 - **margin**: c = max(demand, level + k × sd), with target-tracking's level (time constants %s up and %s down)
   and spread (over %s), at k = %s;
@@ -284,20 +309,22 @@ for m × c, at every m from %g to %g in steps of 0.01:
   (5m with m = 100 / g is ideal hpa);
 - **rise quantile**: c = the demand plus the p-quantile of its rises over %s (what capacity sized one reaction
   time earlier misses) during the last h, at p = %s and h = %s:
-  spare capacity sized on the jumps the load has made.
+  spare capacity sized on the jumps the load has made;
+- **recent quantile**: c = max(demand, the p-quantile of the demand over the last w), at p = %s and w = %s:
+  a floor that covers the load's usual peaks and gives up on its rarest ones.
 
 Each cell gives, for the forms in that order (%s), the least overload of any of the form's
 settings (%d in all) whose cost is at most ideal hpa's, picked per trace and per cost with hindsight, as a share
 of ideal hpa's overload (goal 1 asks for %g× or less), then ideal hpa's overload (%% of the time). Reversals are
-not modelled. Where all three are above %g×, none of these forms meets goal 1 there even with perfect data: what
+not modelled. Where all four are above %g×, none of these forms meets goal 1 there even with perfect data: what
 stands in the way is the load itself, whose jumps none of them sizes well from its past, not the pipeline.
 
 | trace | %s |
 |---|%s
-`, duration(reaction), float64(idealMLow)/100, float64(idealMHigh)/100, duration(idealLevelUp), duration(idealLevelDown),
-		duration(idealSpread), joinFloats(idealKs), strings.Join(windows, ", "), duration(reaction), joinFloats(idealQuantiles),
-		strings.Join(histories, ", "), strings.Join(names, " / "), settings, goalOverload, goalOverload, strings.Join(ts, " | "),
-		strings.Repeat("---|", len(ts)))
+`, duration(reaction), float64(idealMLow)/100, float64(idealMHigh)/100, joinFloats(idealSpares), duration(idealLevelUp),
+		duration(idealLevelDown), duration(idealSpread), joinFloats(idealKs), durations(idealWindows), duration(reaction),
+		joinFloats(idealQuantiles), durations(idealHistories), joinFloats(idealLevels), durations(idealLevelWins),
+		strings.Join(names, " / "), settings, goalOverload, goalOverload, strings.Join(ts, " | "), strings.Repeat("---|", len(ts)))
 	for _, r := range rows {
 		cells := make([]string, len(r.hpa))
 		for i, h := range r.hpa {

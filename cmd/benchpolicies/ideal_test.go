@@ -64,7 +64,7 @@ func TestIdealScores(t *testing.T) {
 	}
 	var b bytes.Buffer
 	idealReport(&b, []idealRow{r})
-	if out := b.String(); !strings.Contains(out, " | 1.00× / 1.00× / none this cheap of 33.33 % |\n") {
+	if out := b.String(); !strings.Contains(out, " | 1.00× / 1.00× / none this cheap / 1.00× of 33.33 % |\n") {
 		t.Errorf("report:\n%s", out)
 	}
 }
@@ -78,5 +78,12 @@ func TestIdealWindows(t *testing.T) {
 	got := rollingQuantiles([]float64{3, 1, 2, 5, 4}, 3, []float64{0.5, 1})
 	if diff := cmp.Diff([][]float64{{3, 1, 2, 2, 4}, {3, 3, 3, 5, 5}}, got); diff != "" {
 		t.Errorf("rollingQuantiles (-want +got):\n%s", diff)
+	}
+	// The recent quantile form over 30m: the median forgets a spike, the 0.9-quantile keeps it; neither asks for
+	// less than the demand.
+	it = idealTrace{d: []float64{4, 1, 1, 1}}
+	rq := it.recentQuantiles()
+	if diff := cmp.Diff([][]float64{{4, 1, 1, 1}, {4, 4, 4, 4}}, [][]float64{rq[0], rq[2]}); diff != "" {
+		t.Errorf("recentQuantiles at 30m, p 0.5 and 0.9 (-want +got):\n%s", diff)
 	}
 }
