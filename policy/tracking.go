@@ -155,7 +155,7 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			continue // an invalid reading changes nothing: the estimate waits for the next one
 		}
 		s := next[stLen*i : stLen*(i+1)]
-		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i].Value, in.Ready, a.through[i])
+		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i], in.Ready, a.through[i])
 		if q > 0 {
 			spare := a.spare(&p.Metrics[i], in.Current, in.Ready)
 			q, qd = q+spare, qd+spare
@@ -212,7 +212,7 @@ func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
 	return w
 }
 
-// demandEstimate advances one demand metric's estimate s with reading r and returns the demand to size a
+// demandEstimate advances one demand metric's estimate s with reading o and returns the demand to size a
 // scale-up and a scale-down for:
 //
 //   - through the window: a rate over a window of n intervals shows a rise that began k evaluations ago for
@@ -220,7 +220,7 @@ func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
 //     and (n − 1)/2 times it once the rise has lasted longer than the window (a ramp, which the window's mean
 //     trails by that many intervals). A single jump is taken as it is (a gauge, or a scrape slower than the loop,
 //     moves at once), and nothing is read through the window for one window after new pods became ready, whose
-//     first rates are unsettled;
+//     first rates are unsettled, nor while the reading covers fewer pods than are ready;
 //   - the level follows the estimate with time constant levelUp when above it and levelDown when below, and once
 //     every estimate for a whole levelDown has been below it (a lasting fall, not noise), it is no higher than
 //     the highest of them;
@@ -230,8 +230,9 @@ func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
 //   - a scale-up is sized for max(estimate, level + spread × sd), a scale-down for max(estimate, level +
 //     (spread + hysteresis) × sd): never below the reading, with room for the load's noise, and scaling down
 //     only once the level has fallen by more than the noise.
-func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, ready int32, n float64) (q, qd float64, falling bool) {
+func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, ready int32, n float64) (q, qd float64, falling bool) {
 	t := float64(now.UnixNano()) / 1e9
+	r := o.Value
 	iv := a.interval.Seconds()
 	if s[stSeen] != 1 || !(s[stLevel] >= 0) || math.IsInf(s[stLevel], 0) || !(s[stVar] >= 0) || math.IsInf(s[stVar], 0) {
 		// A first reading (or a state that overflowed): the level is the reading, with no margin yet.
@@ -249,8 +250,10 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, r float64, read
 	// Only a reading one interval after the previous one is a rise of the rate (not a gap or a reload).
 	if rise := r - s[stPrev]; rise > 0 && math.Abs(gap) <= iv/2 {
 		s[stRise]++
-		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once.
-		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] {
+		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once. A partial
+		// reading's rise is not read through either: series younger than the window read low and rise as they
+		// age, which is not the load rising.
+		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] && !o.Partial(ready) {
 			// A rise seen for k ≤ n evaluations began within the window: (n − k) more of it is hidden. One that
 			// lasts longer is a ramp, which the window's mean trails by (n − 1)/2 intervals.
 			f := (n - 1) / 2
