@@ -29,7 +29,7 @@ import (
 //   - rise quantile: the demand plus the p-quantile of its rises over one reaction time during the last h, at
 //     every p of idealQuantiles and h of idealHistories: spare capacity sized on the jumps the load has made;
 //   - recent quantile: the larger of the demand and the p-quantile of the demand over the last w, at every p of
-//     idealLevels and w of idealLevelWindows: a floor that covers the load's usual peaks and gives up on its
+//     idealLevels and w of idealLevelWins: a floor that covers the load's usual peaks and gives up on its
 //     rarest ones.
 //
 // At each hpa target the study reads, per form, the least overload of any setting whose cost is at most ideal
