@@ -65,7 +65,8 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 		}
 	}
 
-	invalid, partial := 0, 0
+	// A metric the input lacks is as invalid as one it reports broken.
+	invalid, partial := max(len(p.Metrics)-len(in.Metrics), 0), 0
 	for _, o := range in.Metrics {
 		if ok, _ := o.usable(); !ok {
 			invalid++
@@ -73,16 +74,20 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 			partial++
 		}
 	}
-	if invalid > 0 || len(in.Metrics) < len(p.Metrics) {
+	if invalid > 0 {
 		h.Failures++
 	} else {
 		h.Failures = 0
 	}
-	if !found || (invalid > 0 && raw < cur) {
+	// After missingMetrics.after evaluations with a broken metric (after ≥ 1, so only while one is), a fallback holds
+	// at least its replicas, whatever the valid metrics propose: KEDA's fallback stands in for the broken scaler's
+	// metric, and HPA takes the largest proposal.
+	fallback := p.Missing.Action == Fallback && h.Failures >= p.Missing.After
+	if !found || (invalid > 0 && raw < cur) || (fallback && raw < p.Missing.Replicas) {
 		if found {
 			d.Raw = raw
 		}
-		if p.Missing.Action == Fallback && h.Failures >= p.Missing.After {
+		if fallback {
 			floor := max(cur, p.Missing.Replicas)
 			if found {
 				floor = max(floor, raw)

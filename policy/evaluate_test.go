@@ -150,6 +150,7 @@ func fuzzArgs(args any, p *Policy, r *byteReader) any {
 		a.Spread, a.Hysteresis = float64(r.n(11))/2, float64(r.n(11))/2
 		a.SpreadWindow = pick(15*time.Second, 5*time.Minute, 30*time.Minute, 24*time.Hour)
 		a.LevelUp, a.LevelDown = pick(0, 15*time.Second, time.Minute, time.Hour), pick(0, time.Minute, 5*time.Minute, time.Hour)
+		a.LastingFall = pick(0, time.Minute, 3*time.Minute, time.Hour)
 		a.Trend, a.Estimate = r.n(2) == 0, r.n(4) != 0
 		a.Spare = float64(r.n(5)) / 2
 	case *hpaArgs:

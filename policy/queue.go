@@ -124,15 +124,19 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		}
 		target, _ := m.Target()
 		pr := Proposal{Algorithm: c.Name, Metric: m.Name, Target: target}
+		var st []float64
+		if k := queueState * i; k+queueState <= len(c.State) {
+			st = c.State[k : k+queueState]
+		}
+		nx := next[queueState*i : queueState*(i+1)]
 		if i >= len(in.Metrics) {
 			pr.Note = "no reading"
-			dst = append(dst, pr)
+			dst = append(dst, carry(pr, st, nx))
 			continue
 		}
 		if ok, why := in.Metrics[i].usable(); !ok {
-			// An outage never counts as idle, and the arrival estimate starts again after it.
 			pr.Note = why
-			dst = append(dst, pr)
+			dst = append(dst, carry(pr, st, nx))
 			continue
 		}
 		backlog := in.Metrics[i].Value
@@ -141,11 +145,6 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		if i < len(in.Past) {
 			past = in.Past[i]
 		}
-		var st []float64
-		if k := queueState * i; k+queueState <= len(c.State) {
-			st = c.State[k : k+queueState]
-		}
-		nx := next[queueState*i : queueState*(i+1)]
 
 		empty := backlog < a.args.Activation
 		idle := false
@@ -188,6 +187,18 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	}
 	c.Keep(next)
 	return dst
+}
+
+// carry keeps the state across a reading that is missing or broken, and returns pr. A failed scrape mid-drain
+// must not end the drain plan, or the next reading would plan again on the smaller backlog and drain ever more
+// slowly; nor the arrival estimate, which the next good reading brings up to date over the whole gap from the
+// last good one (seeding it again from the past readings, which do not say how many pods were ready, would
+// overestimate it while pods have just become ready). An outage never counts as idle: the grace starts again.
+func carry(pr Proposal, st, nx []float64) Proposal {
+	if st != nil {
+		copy(nx[qLast:], st[qLast:queueState])
+	}
+	return pr
 }
 
 // plan returns the drain plan's count (0 when there is none), keeping it in nx: a plan starts with a backlog,

@@ -29,8 +29,15 @@ metrics: [{kind: queue, queue: jobs, drainTime: 1m, ratePerReplica: 10}]
 
 // A backlog is drained within drainTime of the pods being ready, and pods that are still starting count: while
 // they start and the backlog stands still, the count does not grow (HPA and KEDA size on the backlog alone, and
-// either keep adding pods while the backlog waits for them, or drain ever more slowly as it shrinks).
+// either keep adding pods while the backlog waits for them, or drain ever more slowly as it shrinks). A failed
+// scrape mid-drain (outage: the evaluation whose reading is broken) keeps the plan.
 func TestQueueDrainsWithinDrainTime(t *testing.T) {
+	for _, outage := range []int{-1, 4} {
+		drainsWithin(t, outage)
+	}
+}
+
+func drainsWithin(t *testing.T, outage int) {
 	p := mustParse(t, queuePolicy)
 	const (
 		arrivals = 20.0 // messages per second
@@ -54,7 +61,11 @@ func TestQueueDrainsWithinDrainTime(t *testing.T) {
 		if readyAt < 0 && ready >= 12 {
 			readyAt = at
 		}
-		in := Input{Now: now, Current: spec, Ready: ready, Metrics: obs([]float64{backlog}), Past: past}
+		v := backlog
+		if i == outage {
+			v = bad
+		}
+		in := Input{Now: now, Current: spec, Ready: ready, Metrics: obs([]float64{v}), Past: past}
 		d, nh := p.Evaluate(in, h)
 		asked = append(asked, d.Desired)
 		if d.Scale() {
@@ -78,10 +89,10 @@ func TestQueueDrainsWithinDrainTime(t *testing.T) {
 	}
 	// ceil((6000 / 60 + 20) / 10): drains 6000 messages in a minute while 20 a second arrive.
 	if diff := cmp.Diff([]int32{12, 12, 12, 12, 12, 12, 12}, asked[:7]); diff != "" {
-		t.Errorf("counts asked for while draining (-want +got):\n%s", diff)
+		t.Errorf("outage at evaluation %d: counts asked for while draining (-want +got):\n%s", outage, diff)
 	}
 	if readyAt < 0 || drainedAt < 0 || drainedAt-readyAt > time.Minute {
-		t.Errorf("pods ready at t+%s, backlog drained at t+%s; want drained within drainTime (1m) of the pods being ready (counts %v)", readyAt, drainedAt, asked)
+		t.Errorf("outage at evaluation %d: pods ready at t+%s, backlog drained at t+%s; want drained within drainTime (1m) of the pods being ready (counts %v)", outage, readyAt, drainedAt, asked)
 	}
 	// Drained, the queue reads empty although 20 messages a second arrive: the consumers keep up. The rate
 	// measured while they were busy is kept until the idle grace (5m) has passed.

@@ -24,6 +24,9 @@ type trackingArgs struct {
 	// LevelUp and LevelDown are the time constants with which the level follows the readings up and down.
 	LevelUp   time.Duration `yaml:"levelUp"`
 	LevelDown time.Duration `yaml:"levelDown"`
+	// LastingFall is how long every estimate must stay below the level for a fall to count as lasting, not noise:
+	// the level then drops to the highest of them instead of following them down at levelDown's pace.
+	LastingFall time.Duration `yaml:"lastingFall"`
 	// Trend reads a rising rate through its window: a rate over the last minute shows only part of a rise that
 	// began within that minute.
 	Trend bool `yaml:"trend"`
@@ -35,7 +38,7 @@ type trackingArgs struct {
 
 func trackingDefaults() *trackingArgs {
 	return &trackingArgs{Estimate: true, Spread: 0.5, SpreadWindow: 30 * time.Minute, Hysteresis: 0.5, LevelUp: time.Minute,
-		LevelDown: 5 * time.Minute, Trend: true, Spare: 0.5}
+		LevelDown: 5 * time.Minute, LastingFall: 10 * time.Minute, Trend: true, Spare: 0.5}
 }
 
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
@@ -76,16 +79,22 @@ func trackingRegistration() Registration {
 			if a.LevelDown < 0 || a.LevelDown > maxWindow {
 				pr.Add("levelDown", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LevelDown))
 			}
+			if a.LastingFall < 0 || a.LastingFall > maxWindow {
+				pr.Add("lastingFall", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LastingFall))
+			}
 		},
 		func(*trackingArgs) Behavior { return trackingBehavior() },
 		func(a *trackingArgs, p *Policy) Algorithm {
 			rules := newRatioRules(p)
 			rules.headroom, rules.sizeFromSpec = a.Headroom, true
 			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)),
-				through: make([]float64, len(p.Metrics))}
+				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics))}
 			for i := range p.Metrics {
 				m := &p.Metrics[i]
 				g.estimate[i] = a.Estimate && forecastable(m)
+				if strings.Contains(m.Query, ".Window") {
+					g.window[i] = m.Window.Seconds()
+				}
 				// A rate over a window longer than the interval shows a rise only gradually; a gauge does not.
 				if g.estimate[i] && a.Trend && m.Window > p.Interval && strings.Contains(m.Query, ".Window") {
 					g.through[i] = float64(m.Window) / float64(p.Interval)
@@ -114,6 +123,7 @@ type trackingAlgo struct {
 	interval time.Duration
 	estimate []bool    // per metric: sized on the demand estimate (qps and promql)
 	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
+	window   []float64 // per metric: the rate window in seconds, when the query has one (0: a gauge)
 	any      bool
 }
 
@@ -155,7 +165,7 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			continue // an invalid reading changes nothing: the estimate waits for the next one
 		}
 		s := next[stLen*i : stLen*(i+1)]
-		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i], in.Ready, a.through[i])
+		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
 		if q > 0 {
 			spare := a.spare(&p.Metrics[i], in.Current, in.Ready)
 			q, qd = q+spare, qd+spare
@@ -222,15 +232,16 @@ func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
 //     moves at once), and nothing is read through the window for one window after new pods became ready, whose
 //     first rates are unsettled, nor while the reading covers fewer pods than are ready;
 //   - the level follows the estimate with time constant levelUp when above it and levelDown when below, and once
-//     every estimate for a whole levelDown has been below it (a lasting fall, not noise), it is no higher than
-//     the highest of them;
+//     every estimate for a whole lastingFall has been below it (a lasting fall, not noise), it is no higher than
+//     the highest of them since the first rate window (win seconds) of that stretch: a rate falls through its
+//     window, so the readings of the window's first part still show much of the load that has gone;
 //   - the spread is the standard deviation of the estimate around the level, exponentially weighted over
 //     spreadWindow, where a reading below the level counts at most two standard deviations: a lasting fall is
 //     not noise;
 //   - a scale-up is sized for max(estimate, level + spread × sd), a scale-down for max(estimate, level +
 //     (spread + hysteresis) × sd): never below the reading, with room for the load's noise, and scaling down
 //     only once the level has fallen by more than the noise.
-func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, ready int32, n float64) (q, qd float64, falling bool) {
+func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, ready int32, n, win float64) (q, qd float64, falling bool) {
 	t := float64(now.UnixNano()) / 1e9
 	r := o.Value
 	iv := a.interval.Seconds()
@@ -273,24 +284,40 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, 
 		tau = a.args.LevelDown
 	}
 	s[stLevel] += smoothing(a.interval, tau) * d
-	// A fall that lasts: once every estimate for a whole levelDown has been below the level, the level is no
-	// higher than the highest of them (once per such stretch: from then on it is at or below that highest). A gap
-	// in the readings starts the watch again: what the missing ones were is not known.
-	if d >= 0 || gap > iv/2 {
+	// A fall that lasts: once every estimate for a whole lastingFall has been below the level, the level is no
+	// higher than the highest of them since the stretch's first rate window, which the window's mean spends
+	// falling (once per such stretch: from then on it is at or below that highest). A gap in the readings starts
+	// the watch again: what the missing ones were is not known.
+	switch {
+	case d >= 0 || gap > iv/2:
 		s[stAbove], s[stBelow] = t, 0
-	} else if s[stBelow] = math.Max(s[stBelow], e); t-s[stAbove] >= a.args.LevelDown.Seconds() {
+	case t-s[stAbove] <= win:
+		s[stBelow] = e // still within the window's fall: only the latest counts
+	default:
+		s[stBelow] = math.Max(s[stBelow], e)
+	}
+	if d < 0 && gap <= iv/2 && t-s[stAbove] >= a.args.LastingFall.Seconds() {
 		s[stLevel] = math.Min(s[stLevel], s[stBelow])
 	}
 	// A reading below the level counts at most two standard deviations: a lasting fall, which the level takes
-	// levelDown to follow, is not noise and must not widen the margin for the next spreadWindow.
+	// levelDown (or lastingFall) to follow, is not noise and must not widen the margin for the next spreadWindow.
 	w := smoothing(a.interval, a.args.SpreadWindow)
 	sd := math.Sqrt(s[stVar])
 	u := math.Max(d, -2*sd)
 	s[stVar] = (1 - w) * (s[stVar] + w*u*u)
 	sd = math.Sqrt(s[stVar])
-	q = finite(math.Max(e, s[stLevel]+a.args.Spread*sd))
-	qd = finite(math.Max(e, s[stLevel]+(a.args.Spread+a.args.Hysteresis)*sd))
+	// No margin is no term at all: 0 × an overflowed (infinite) deviation would be NaN, which sizes for nothing.
+	q = finite(math.Max(e, s[stLevel]+times(a.args.Spread, sd)))
+	qd = finite(math.Max(e, s[stLevel]+times(a.args.Spread+a.args.Hysteresis, sd)))
 	return q, qd, falling
+}
+
+// times is k × x, and 0 when k is 0 whatever x is.
+func times(k, x float64) float64 {
+	if k == 0 {
+		return 0
+	}
+	return k * x
 }
 
 // smoothing is the weight of a new value in an exponentially weighted mean with time constant tau, evaluated

@@ -48,6 +48,7 @@ func TestTrackingNoLateScaleUp(t *testing.T) {
 // ANCHOR 1: a broken metric never scales in; a fallback only ever raises the count (keda#4249, #6659).
 func TestTrackingMissingMetrics(t *testing.T) {
 	fallback := tracking + "missingMetrics: {action: fallback, replicas: 6, after: 2}\n"
+	two := fallback + "metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 50}]\n"
 	tests := []struct {
 		name  string
 		src   string
@@ -61,6 +62,14 @@ func TestTrackingMissingMetrics(t *testing.T) {
 			{at: 0, cur: 2, vals: []float64{bad}, want: 2, reason: MetricUnavailable},
 			{at: 15 * time.Second, cur: prev, vals: []float64{bad}, want: 6, reason: FallbackReplicas},
 			{at: 30 * time.Second, cur: prev, vals: []float64{bad}, want: 6},
+		}},
+		// The valid qps reading asks for 3 (25/10 and half a spare replica), the broken cpu for nothing: the
+		// fallback stands in for the broken metric, so the count is at least 6, and the valid one may raise it.
+		{"fallback holds beside a valid metric", two, []tick{
+			{at: 0, cur: 3, vals: []float64{25, bad}, want: 3, reason: WithinTolerance},
+			{at: 15 * time.Second, cur: prev, vals: []float64{25, bad}, want: 6, reason: FallbackReplicas},
+			{at: 30 * time.Second, cur: prev, vals: []float64{25, bad}, want: 6, reason: MetricUnavailable},
+			{at: 45 * time.Second, cur: prev, vals: []float64{95, bad}, want: 10},
 		}},
 		{"fallback never lowers", fallback, []tick{
 			{at: 0, cur: 30, vals: []float64{bad}, want: 30},
@@ -300,23 +309,30 @@ algorithm: {name: target-tracking, args: {spare: 0}}
 }
 
 // A lasting fall teaches no margin: the level follows the readings down (50 + 150 × e^(-t/5m)) until every reading
-// for a whole levelDown (5m) has been below it, and then drops to the highest of them, so the count is at the new
-// load (50/10 and half a spare replica: 6) 9m30s after a 4× drop (HPA: 5 minutes), each scale-down waiting for the
-// 3m window and cooldown. A
-// reading back at the level restarts that watch: the count follows the level's slower fall until 5m after it. So
-// does a gap in the readings: a metric that was broken for a while is not taken to have been low all along.
+// for a whole lastingFall (10m) has been below it, and then drops to the highest of them since the first rate
+// window (1m) of that stretch, which the rate spends falling. The count steps down as the level, the 3m window and
+// cooldown and -50 % a minute let it, and is at the new load (50/10 and half a spare replica: 6) 12m30s after a 4×
+// drop (HPA: 5 minutes) when the reading falls at once (a gauge), 13m when it falls through its window (a rate over
+// 1m: 162.5, 125, 87.5, then 50; counting those, the highest of the stretch would be 162.5, the drop would change
+// nothing, and the count would still be 7 at the test's end, 20 minutes after the fall). A reading back at the
+// level (160 at 2m, when the level is 151) restarts that watch, so the count follows the level's slower fall for
+// longer. So does a gap in the readings: a metric that was broken for a while is not taken to have been low all
+// along.
 func TestTrackingLastingFall(t *testing.T) {
 	p := mustParse(t, tracking)
 	for _, tc := range []struct {
 		name string
-		blip int // the evaluation after the fall (at 10m) whose reading is 120, at the level then; 0: none
-		gap  int // evaluations after the fall's first whose readings are invalid
+		rate bool // the reading falls through a 1m window
+		blip int  // the evaluation after the fall (at 10m) whose reading is 160, at the level then; 0: none
+		gap  int  // evaluations after the fall's first whose readings are invalid
 		want []string
 	}{
-		{name: "lasting", want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→6"}},
-		{name: "back at the level after 4m", blip: 16,
-			want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→10", "12m30s 10→6"}},
-		{name: "readings missing for 4m", gap: 16, want: []string{"7m30s 20→18", "10m30s 18→13", "13m30s 13→6"}},
+		{name: "a gauge", want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→10", "12m30s 10→6"}},
+		{name: "a rate", rate: true, want: []string{"4m0s 20→18", "7m0s 18→13", "10m0s 13→10", "13m0s 10→6"}},
+		{name: "back at the level after 2m", blip: 8,
+			want: []string{"3m30s 20→18", "6m30s 18→13", "9m30s 13→10", "12m30s 10→8", "15m30s 8→6"}},
+		{name: "readings missing for 4m", gap: 16,
+			want: []string{"7m30s 20→18", "10m30s 18→13", "13m30s 13→10", "16m30s 10→8", "19m30s 8→6"}},
 	} {
 		h, cur := warm, int32(20)
 		var steps []string
@@ -326,8 +342,10 @@ func TestTrackingLastingFall(t *testing.T) {
 			switch {
 			case i < 40:
 				v = 200
+			case tc.rate && i < 44:
+				v = 200 - 37.5*float64(i-39)
 			case i == 40+tc.blip && tc.blip > 0:
-				v = 120
+				v = 160
 			case i > 40 && i <= 40+tc.gap:
 				v = bad
 			}
@@ -344,8 +362,20 @@ func TestTrackingLastingFall(t *testing.T) {
 	}
 }
 
+// A reading so large that its variance overflows (a broken exporter, but a valid number) sizes for the most
+// replicas, never for none: without a margin (spread and hysteresis 0), 0 × the infinite deviation must not turn
+// the estimate into NaN, which would size for zero.
+func TestTrackingHugeReading(t *testing.T) {
+	p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: {spread: 0, hysteresis: 0}}\n")
+	walk(t, p, warm, []tick{
+		{at: 0, cur: 10, vals: []float64{100}, want: 10, reason: WithinTolerance},
+		{at: 15 * time.Second, cur: prev, vals: []float64{1e300}, want: 100, reason: TooManyReplicas},
+		{at: 30 * time.Second, cur: prev, vals: []float64{1e300}, want: 100, reason: TooManyReplicas},
+	})
+}
+
 func TestTrackingValidation(t *testing.T) {
-	src := tracking + "algorithm: {name: target-tracking, args: {spread: -1, hysteresis: 6, spreadWindow: 10s, levelUp: 2h, levelDown: 90m, spare: -0.5}}\n"
+	src := tracking + "algorithm: {name: target-tracking, args: {spread: -1, hysteresis: 6, spreadWindow: 10s, levelUp: 2h, levelDown: 90m, spare: -0.5, lastingFall: 2h}}\n"
 	_, err := Parse("test.yaml", []byte(src), Builtin())
 	want := []string{
 		`test.yaml:6:43: algorithm.args.spread: must be between 0 and 5 (standard deviations), got -1`,
@@ -354,6 +384,7 @@ func TestTrackingValidation(t *testing.T) {
 		`test.yaml:6:89: algorithm.args.levelUp: must be between 0s and 1h, got 2h`,
 		`test.yaml:6:102: algorithm.args.levelDown: must be between 0s and 1h, got 1h30m`,
 		`test.yaml:6:118: algorithm.args.spare: must be between 0 and 10 (replicas), got -0.5`,
+		`test.yaml:6:131: algorithm.args.lastingFall: must be between 0s and 1h, got 2h`,
 	}
 	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)

@@ -170,7 +170,8 @@ lower cost, and fewer reversals) where the defaults do not. The workload model, 
 targets (%s %%) are the benchmark's.
 
 Every trace runs target-tracking at each of %d settings: `+"`spread`"+` %s; `+"`spare`"+` %s; `+"`levelDown`"+` %s; and the
-scale-down's stabilization window and cooldown at the defaults (3m/3m) or at 0s/1m. Each setting's sweep is read at each of hpa's
+scale-down's stabilization window and cooldown at the defaults (3m/3m) or at 0s/1m; every other argument, `+"`lastingFall`"+` among them, at its
+default. Each setting's sweep is read at each of hpa's
 frontier points as benchmarks.md reads the defaults' (on its frontier, linearly between the two targets around hpa's
 cost), and the **best setting** column gives the setting that meets goal 1 there with the least overload, or else
 the one with the least overload: the best of %d tunings, picked per trace and per cost with hindsight, which is more
