@@ -35,7 +35,7 @@ type Workload struct {
 type Cluster interface {
 	// Workload reads a target (from a cache). A missing target is an error that IsNotFound reports.
 	Workload(t policy.Target) (Workload, error)
-	// Fresh reads a target's scale subresource directly, after a conflict.
+	// Fresh reads a target directly from the API server (not a cache), after a conflict.
 	Fresh(ctx context.Context, t policy.Target) (Workload, error)
 	// Scale patches the target's scale subresource to replicas, on the condition that it is still at the
 	// resourceVersion w was read at. A concurrent change fails with an error that IsConflict reports.
@@ -307,11 +307,23 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			log.Info("scale conflict: reading again", zap.Int("attempt", attempt+1), zap.Error(err))
 			c.m.conflict(key)
 			fresh, ferr := c.cluster.Fresh(ctx, p.Target)
-			if ferr == nil {
+			switch {
+			case ferr != nil:
+				err = ferr
+			case fresh.Paused || fresh.HPA != "":
+				// The change that conflicted may be the one that paused the target or gave it to an HPA: it is not
+				// written, and the next pass finds it so in the cache and leaves it alone (or pins it).
+				out.Skipped = "Paused"
+				if fresh.HPA != "" {
+					out.Skipped = "HPAConflict"
+				}
+				log.Info("scale conflict: the target was paused or taken by an HPA meanwhile: not written",
+					zap.Bool("paused", fresh.Paused), zap.String("hpa", fresh.HPA))
+				return out
+			default:
 				w = Workload{Spec: fresh.Spec, Ready: w.Ready, ResourceVersion: fresh.ResourceVersion}
 				continue
 			}
-			err = ferr
 		}
 		c.report(log, p, d, obs, err)
 		tg.hist = nh // when the write failed, Step left the scale event out
@@ -399,17 +411,29 @@ func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision
 	}
 	if len(bad) > 0 {
 		log.Warn("invalid metrics", zap.Strings("metrics", bad), zap.String("reason", string(d.Reason)))
-		c.cluster.Event(p.Target, true, "MetricUnavailable", fmt.Sprintf("%s; holding at %d (no scale-down on a broken metric)", strings.Join(bad, "; "), d.Desired))
+		what := fmt.Sprintf("holding at %d", d.Desired)
+		if d.Desired > d.Current {
+			what = fmt.Sprintf("scaling up to %d on the others", d.Desired)
+		}
+		c.cluster.Event(p.Target, true, "MetricUnavailable", fmt.Sprintf("%s; %s (no scale-down on a broken metric)", strings.Join(bad, "; "), what))
 	}
 	if d.Reason == policy.MetricPartial {
 		var part []string
+		why := "no scale-down while pods' metrics are missing"
 		for i, o := range obs {
-			if o.Valid && o.Partial(d.Ready) && i < len(p.Metrics) {
+			if !o.Valid || i >= len(p.Metrics) {
+				continue
+			}
+			if o.Partial(d.Ready) {
 				part = append(part, fmt.Sprintf("%s: %d of %d ready pods report", p.Metrics[i].Name, o.Pods, d.Ready))
+			}
+			if o.Warning != "" {
+				part = append(part, fmt.Sprintf("%s: Prometheus warned: %s", p.Metrics[i].Name, o.Warning))
+				why = "no scale-down on a reading that may be low"
 			}
 		}
 		log.Warn("partial metrics", zap.Strings("metrics", part))
-		c.cluster.Event(p.Target, true, "MetricPartial", fmt.Sprintf("%s; holding at %d (no scale-down while pods' metrics are missing)", strings.Join(part, "; "), d.Desired))
+		c.cluster.Event(p.Target, true, "MetricPartial", fmt.Sprintf("%s; holding at %d (%s)", strings.Join(part, "; "), d.Desired, why))
 	}
 }
 

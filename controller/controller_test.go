@@ -314,7 +314,8 @@ func TestPassInvalidMetrics(t *testing.T) {
 }
 
 // Pods whose metrics went missing may be the busy ones: a QPS sum over 3 of 10 ready pods holds the count, with a
-// Warning Event that says how many pods report. Once all 10 report, the same sum scales down.
+// Warning Event that says how many pods report. So does a sum over all 10 that came with a Prometheus warning (a
+// partial response). Once all 10 report, with no warning, the same sum scales down.
 func TestPassPartialMetric(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
 	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
@@ -331,7 +332,18 @@ func TestPassPartialMetric(t *testing.T) {
 	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: 3 of 10 ready pods report; holding at 10 (no scale-down while pods' metrics are missing)" {
 		t.Errorf("events = %q", ev)
 	}
-	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "10", t0.Add(15*time.Second))...)})
+	warned := strings.Replace(vector(withPods("shop", "web", "30", "10", t0.Add(15*time.Second))...), `{"status":"success",`,
+		`{"status":"success","warnings":["partial response: store eu-1 unavailable"],`, 1)
+	f.prom.set(rule{contains: "http_requests_total", body: warned})
+	f.clock.Step(15 * time.Second)
+	res = f.ctl.Pass(context.Background(), always)
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricPartial || len(f.patches()) != 0 {
+		t.Errorf("with a warning: decision = %+v, patches %v; want a hold at 10 (MetricPartial) and no write", d, f.patches())
+	}
+	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: Prometheus warned: partial response: store eu-1 unavailable; holding at 10 (no scale-down on a reading that may be low)" {
+		t.Errorf("events with a warning = %q", ev)
+	}
+	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "10", t0.Add(30*time.Second))...)})
 	f.clock.Step(15 * time.Second)
 	res = f.ctl.Pass(context.Background(), always)
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired >= 10 || len(f.patches()) != 1 {
@@ -387,6 +399,36 @@ func TestPassConflictRetried(t *testing.T) {
 	obj, _ = f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
 	if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 8 {
 		t.Errorf("replicas = %d; want 8", r)
+	}
+}
+
+// A conflict caused by someone pausing the target (kubectl annotate changes the resourceVersion too) is not
+// retried into a write: the fresh read shows the pause.
+func TestPassConflictPaused(t *testing.T) {
+	for _, ann := range []map[string]string{{AnnotationPaused: "true"}, {AnnotationPausedReplicas: "3"}} {
+		f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+		f.warm()
+		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+		f.waitCache("shop", "web", 4)
+		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		d.Annotations, d.ResourceVersion = ann, "7"
+		old := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		old.Add(obj.(*appsv1.Deployment)) // the cache has not seen the annotation yet
+		f.kube.deployments = appslisters.NewDeploymentLister(old)
+		f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+
+		res := f.ctl.Pass(context.Background(), always)
+		if got := strings.Join(f.patches(), ","); got != "shop/web=8" {
+			t.Errorf("%v: patches = %q; want only the conflicted one", ann, got)
+		}
+		if o := res.Outcomes[0]; o.Scaled || o.Skipped != "Paused" {
+			t.Errorf("%v: outcome = %+v; want skipped as paused", ann, o)
+		}
+		obj, _ = f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+		if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 4 {
+			t.Errorf("%v: replicas = %d; want 4, untouched", ann, r)
+		}
 	}
 }
 

@@ -10,7 +10,10 @@
 //     This needs no extra RBAC and cannot load a stale or forged state.
 //   - Targets are read from a Deployment informer, not with one GET of the scale subresource per target per pass:
 //     the Deployment's resourceVersion is the scale's, so the patch still carries the version that was read, and a
-//     conflict (someone changed the Deployment since) re-reads the scale subresource and decides again.
+//     conflict (someone changed the Deployment since) reads the Deployment again from the API server and decides
+//     again, unless that read shows it paused or taken by an HPA (the change may have been the pause itself).
+//   - Policy files: a path that cannot be listed keeps the policies loaded from it; a new file claiming a target
+//     already in force is the one rejected, whatever the names' order.
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
 //     also scales it to N once and then holds it there.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -116,6 +117,11 @@ func (k *Kube) Workload(t policy.Target) (Workload, error) {
 	if err != nil {
 		return Workload{}, err
 	}
+	return k.workload(t, d)
+}
+
+func (k *Kube) workload(t policy.Target, d *appsv1.Deployment) (Workload, error) {
+	var err error
 	w := Workload{Ready: d.Status.ReadyReplicas, ResourceVersion: d.ResourceVersion, Spec: 1}
 	if d.Spec.Replicas != nil {
 		w.Spec = *d.Spec.Replicas
@@ -155,13 +161,20 @@ func targets(h *autoscalingv2.HorizontalPodAutoscaler, t policy.Target) bool {
 	return r.Kind == "Deployment" && r.Name == t.Name && (r.APIVersion == "" || r.APIVersion == "apps/v1")
 }
 
-// Fresh reads the scale subresource from the API server.
+// apiTimeout bounds each call podpilot makes to the API server in a pass: a hung call must not stall the pass (and
+// every target after it) until the lease is lost.
+const apiTimeout = 10 * time.Second
+
+// Fresh reads the Deployment from the API server, annotations and all: the change that made a write conflict may
+// be the one that paused it (its resourceVersion is the scale subresource's).
 func (k *Kube) Fresh(ctx context.Context, t policy.Target) (Workload, error) {
-	s, err := k.scales.Scales(t.Namespace).Get(ctx, deploymentsGVR.GroupResource(), t.Name, metav1.GetOptions{})
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	d, err := k.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 	if err != nil {
 		return Workload{}, err
 	}
-	return Workload{Spec: s.Spec.Replicas, ResourceVersion: s.ResourceVersion}, nil
+	return k.workload(t, d)
 }
 
 // Scale patches deployments/scale with the resourceVersion that was read, so that a concurrent change is a
@@ -174,6 +187,8 @@ func (k *Kube) Scale(ctx context.Context, t policy.Target, w Workload, replicas 
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
 	_, err = k.scales.Scales(t.Namespace).Patch(ctx, deploymentsGVR, t.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type Store struct {
 	ps     []*policy.Policy   // in force, by target
 	ok     bool               // a load has completed
 	errors map[string]string  // path → the latest rejection, for /readyz and tests
+	dups   map[string]string  // path → its rejection as a duplicate target, cleared when assembled again
 }
 
 type loaded struct {
@@ -42,7 +44,8 @@ func NewStore(paths []string, reg *policy.Registry, log *zap.Logger, m *Metrics)
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Store{paths: paths, reg: reg, log: log, m: m, files: map[string]*loaded{}, errors: map[string]string{}}
+	return &Store{paths: paths, reg: reg, log: log, m: m, files: map[string]*loaded{}, errors: map[string]string{},
+		dups: map[string]string{}}
 }
 
 // Policies returns the policies in force, ordered by target.
@@ -78,7 +81,11 @@ func (s *Store) Reload() error {
 	defer s.mu.Unlock()
 	var problems []error
 	if listErr != nil {
+		// A path that cannot be listed (an I/O error, a mount being replaced) says nothing about its files: the
+		// ones loaded from it stay in force, with their history, until it can be listed again.
 		problems = append(problems, listErr)
+		s.m.reloadError(strings.Join(s.paths, ","))
+		s.log.Error("listing policy files failed: the policies loaded before stay in force", zap.Error(listErr))
 	}
 	seen := map[string]bool{}
 	changed := false
@@ -87,6 +94,8 @@ func (s *Store) Reload() error {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", f, err))
+			s.m.reloadError(f)
+			s.log.Error("reading a policy file failed: its last good version stays in force", zap.String("file", f), zap.Error(err))
 			continue
 		}
 		prev := s.files[f]
@@ -118,7 +127,7 @@ func (s *Store) Reload() error {
 		}
 	}
 	for f := range s.files {
-		if !seen[f] {
+		if !seen[f] && listErr == nil {
 			delete(s.files, f)
 			delete(s.errors, f)
 			changed = true
@@ -133,31 +142,46 @@ func (s *Store) Reload() error {
 	return errors.Join(problems...)
 }
 
-// assemble builds the policy list from the files, refusing a second file that claims a target already claimed
-// (files in name order: the first keeps it).
+// assemble builds the policy list from the files. A target claimed by two files stays with the one in force, and
+// the other is rejected at its target line: a new file never takes a target over from a working policy, whatever
+// the names' order. Between two new claimants, the first in name order has it.
 func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
+	for f, msg := range s.dups {
+		if s.errors[f] == msg {
+			delete(s.errors, f)
+		}
+	}
+	clear(s.dups)
+	incumbent := map[string]string{}
+	for _, p := range s.ps {
+		incumbent[p.Target.String()] = p.File
+	}
 	names := make([]string, 0, len(s.files))
 	for f := range s.files {
-		names = append(names, f)
+		if s.files[f].p != nil {
+			names = append(names, f)
+		}
 	}
 	sort.Strings(names)
 	owner := map[string]string{}
+	for _, f := range names {
+		key := s.files[f].p.Target.String()
+		if _, taken := owner[key]; !taken || f == incumbent[key] {
+			owner[key] = f
+		}
+	}
 	var ps []*policy.Policy
 	for _, f := range names {
 		p := s.files[f].p
-		if p == nil {
-			continue
-		}
 		key := p.Target.String()
-		if prev, dup := owner[key]; dup {
-			err := fmt.Errorf("%s: target %s is already the target of %s: one policy per target", f, key, prev)
-			s.errors[f] = err.Error()
+		if o := owner[key]; o != f {
+			err := p.Duplicate(o)
+			s.errors[f], s.dups[f] = err.Error(), err.Error()
 			s.m.reloadError(f)
 			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
 			problems = append(problems, err)
 			continue
 		}
-		owner[key] = f
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Target.String() < ps[j].Target.String() })

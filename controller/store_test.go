@@ -61,3 +61,56 @@ func TestStoreReload(t *testing.T) {
 		t.Errorf("after removal: %d policies", len(s.Policies()))
 	}
 }
+
+// A new file claiming a target already in force is the one rejected, at its target line, even when its name
+// sorts first; once it is gone, its rejection is cleared.
+func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
+	write("shop-web.yaml", webPolicy)
+	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	// "shop-web-v2.yaml" sorts before "shop-web.yaml" ('-' < '.'), and asks for another maxReplicas.
+	write("shop-web-v2.yaml", strings.Replace(webPolicy, "maxReplicas: 20", "maxReplicas: 5", 1))
+	err := s.Reload()
+	v2 := filepath.Join(dir, "shop-web-v2.yaml")
+	if ps := s.Policies(); len(ps) != 1 || ps[0].File != filepath.Join(dir, "shop-web.yaml") || ps[0].MaxReplicas != 20 {
+		t.Errorf("policies in force = %v; want shop-web.yaml's, unchanged", ps)
+	}
+	if err == nil || !strings.Contains(err.Error(), v2+":2:1: target: shop/web is already the target of "+filepath.Join(dir, "shop-web.yaml")) {
+		t.Errorf("Reload error = %v; want the newcomer rejected at its target line", err)
+	}
+	if r := s.Rejected(); len(r) != 1 || r[v2] == "" {
+		t.Errorf("Rejected = %v; want the newcomer only", r)
+	}
+	os.Remove(v2)
+	s.Reload()
+	if r := s.Rejected(); len(r) != 0 {
+		t.Errorf("Rejected after the newcomer is removed = %v; want none", r)
+	}
+}
+
+// A path that cannot be listed says nothing about its files: the policies loaded from it stay in force.
+func TestStoreListingFails(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "web.yaml")
+	os.WriteFile(file, []byte(webPolicy), 0o644)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	s := NewStore([]string{file}, policy.Builtin(), zap.NewNop(), m)
+	if err := s.Reload(); err != nil || len(s.Policies()) != 1 {
+		t.Fatalf("first load: %v", err)
+	}
+	// The path is there but cannot be read (a symlink to itself here; an I/O error or a mount being replaced).
+	os.Remove(file)
+	os.Symlink(file, file)
+	err := s.Reload()
+	if err == nil || len(s.Policies()) != 1 {
+		t.Errorf("Reload = %v, %d policies; want the error and the policy still in force", err, len(s.Policies()))
+	}
+	if n := testutil.ToFloat64(m.reloadErrors.WithLabelValues(file)); n != 1 {
+		t.Errorf("reload error metric for the path = %v; want 1", n)
+	}
+}

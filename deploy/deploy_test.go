@@ -72,7 +72,7 @@ func TestRBACIsMinimal(t *testing.T) {
 	}
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "patch", "update"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"patch"}},
 		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
@@ -253,7 +253,7 @@ func TestReadmeDescribesThisInstall(t *testing.T) {
 	for _, want := range []string{
 		"kubectl apply -f deploy/namespace.yaml", "kubectl apply --dry-run=server -k deploy/", "kubectl apply -k deploy/", "kubectl delete -k deploy/",
 		"deploy/config.yaml", "deploy/policies/", "podpilot-policies", "podpilot-metrics", "podpilot validate deploy/policies",
-		"get/list/watch on deployments", "get/patch/update on `deployments/scale`", "list/watch on\nhorizontalpodautoscalers",
+		"get/list/watch on deployments", "patch on `deployments/scale`", "list/watch on\nhorizontalpodautoscalers",
 		"create/patch on events", "get/create/update", "`dryRun: true`", "simulate --mode replay",
 	} {
 		if !strings.Contains(install, want) {

@@ -136,7 +136,9 @@ func (c *Client) instant(ctx context.Context, query string, at time.Time) (model
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	val, warns, _, err := c.api.Query(qctx, query, at, v1.WithTimeout(serverTimeout(c.timeout)))
+	// The lookback delta is MaxAge: a bare gauge whose last sample is older reads as no series (Prometheus 2.43
+	// and later; older ones ignore the parameter and look back their own five minutes).
+	val, warns, _, err := c.api.Query(qctx, query, at, v1.WithTimeout(serverTimeout(c.timeout)), v1.WithLookbackDelta(c.maxAge))
 	var vec model.Vector
 	if err == nil {
 		var ok bool

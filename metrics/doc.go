@@ -21,11 +21,12 @@
 // observation types and the template variables); controller and simulate import it, not the other way round.
 //
 // Staleness. Prometheus stamps an instant query's samples with the evaluation time, whatever the age of the raw
-// data behind them, so against Prometheus itself the MaxAge check never fires: freshness comes from the
-// templates, whose rate windows (and last_over_time, where a template uses it) only see recent samples: an
-// exporter that stopped yields an empty result once its series leave the window (a bare gauge, such as the
-// queue default, once Prometheus marks it stale or, without staleness markers, after its five-minute lookback).
-// MaxAge catches backends that do return the raw samples' older timestamps.
+// data behind them, so against Prometheus itself the timestamp check never fires. Freshness comes from the
+// templates, whose rate windows (and last_over_time, where a template uses it) only see recent samples, and from
+// the lookback delta, which every instant query sets to MaxAge: a bare gauge, such as the queue default, whose
+// exporter stopped reads as no series once its last sample is older than MaxAge (or when Prometheus marks it
+// stale). Prometheus before 2.43 ignores the parameter and looks back its own five minutes. The timestamp check
+// catches backends that do return the raw samples' older timestamps.
 //
 // Batching. Pairs of (policy, metric) that share a template text and window are read with one query, rendered
 // with policy.NewVars over their sorted, deduplicated namespaces, names and queues. The default templates label

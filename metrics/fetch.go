@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,6 +321,10 @@ func (c *Client) settleBatch(j *job, at time.Time, res *Result) bool {
 			}
 		case hasQueue:
 			for _, k := range byQueue[string(q)] {
+				// A queue of the same name in another namespace is another queue.
+				if hasNS && j.members[k].policy.Target.Namespace != string(ns) {
+					continue
+				}
 				to[k].add(s)
 			}
 		default:
@@ -362,6 +367,9 @@ func (c *Client) settle(j *job, mb member, h, pods hits, at time.Time, res *Resu
 	}
 	o := &res.Obs[mb.p][mb.m]
 	o.Value, o.Valid, o.Reason = float64(h.first.Value), true, ""
+	if len(j.warns) > 0 {
+		o.Warning = strings.Join(j.warns, "; ") // a partial response may have left out any series of the batch
+	}
 	if mb.metric.PodsQuery == "" {
 		return
 	}

@@ -216,6 +216,27 @@ func TestFetchInvalid(t *testing.T) {
 
 func body(_ int, b string) string { return b }
 
+// A batched queue series that names its namespace routes only to that namespace's targets: a queue of the same
+// name elsewhere is another queue, and its target gets no reading rather than this one.
+func TestFetchQueueNamespace(t *testing.T) {
+	srv := newFakeProm(t, false, func(*http.Request, promRequest) (int, string) {
+		return vectorBody(promSample{labels: map[string]string{"namespace": "prod", "queue": "orders"}, value: "40"})
+	})
+	c := newTestClient(t, Config{Address: srv.URL})
+	queue := `[{kind: queue, queue: orders, perReplica: 10}]`
+	ps := []*policy.Policy{testPolicy(t, "prod", "worker", queue), testPolicy(t, "staging", "worker", queue)}
+	res := c.Fetch(context.Background(), ps, evalAt)
+	if res.Queries != 1 {
+		t.Fatalf("queries = %d; want one batch", res.Queries)
+	}
+	if o := res.Obs[0][0]; !o.Valid || o.Value != 40 {
+		t.Errorf("prod/worker: %+v; want 40", o)
+	}
+	if o := res.Obs[1][0]; o.Valid || !strings.Contains(o.Reason, "staging/worker queue: empty result") {
+		t.Errorf("staging/worker: %+v; want no reading (empty result), not prod's", o)
+	}
+}
+
 func invalidObs(reason string) policy.Observation { return policy.Observation{Reason: reason} }
 
 // A batch's failure invalidates each of its targets, and not the other templates' readings; one target with two
@@ -364,12 +385,12 @@ func TestFetchCanceled(t *testing.T) {
 	}
 }
 
-// Each query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus; a
-// reading and the count of the pods it covers are one query.
+// Each query is an instant query at exactly the evaluation time, with the timeout passed on to Prometheus and a
+// lookback delta of MaxAge; a reading and the count of the pods it covers are one query.
 func TestFetchRequest(t *testing.T) {
 	w := testWorld()
 	srv := newFakeProm(t, false, w.answer)
-	c := newTestClient(t, Config{Address: srv.URL, Timeout: 3 * time.Second})
+	c := newTestClient(t, Config{Address: srv.URL, Timeout: 3 * time.Second, MaxAge: 90 * time.Second})
 	c.Fetch(context.Background(), []*policy.Policy{testPolicy(t, "shop", "web", qpsOnly)}, evalAt)
 	reqs := srv.requests()
 	if len(reqs) != 1 {
@@ -383,8 +404,9 @@ func TestFetchRequest(t *testing.T) {
 		if got := time.UnixMilli(int64(math.Round(sec * 1000))).UTC(); !got.Equal(evalAt) {
 			t.Errorf("time parameter = %q (%s); want %s", r.Time, got, evalAt)
 		}
-		if r.Path != "/api/v1/query" || r.Method != http.MethodPost || r.Form["timeout"][0] != "3s" {
-			t.Errorf("request = %s %s timeout=%q; want POST /api/v1/query timeout=3s", r.Method, r.Path, r.Form["timeout"])
+		if r.Path != "/api/v1/query" || r.Method != http.MethodPost || r.Form.Get("timeout") != "3s" || r.Form.Get("lookback_delta") != "1m30s" {
+			t.Errorf("request = %s %s timeout=%q lookback_delta=%q; want POST /api/v1/query timeout=3s lookback_delta=1m30s",
+				r.Method, r.Path, r.Form["timeout"], r.Form["lookback_delta"])
 		}
 	}
 }
@@ -427,6 +449,8 @@ func TestFetchEscaping(t *testing.T) {
 	}
 }
 
+// Prometheus' warnings are logged with the query, and mark the reading: it may be low (a partial response), so
+// the policy may scale up on it but not down.
 func TestFetchWarnings(t *testing.T) {
 	srv := newFakeProm(t, false, func(*http.Request, promRequest) (int, string) {
 		return http.StatusOK, fmt.Sprintf(`{"status":"success","warnings":["PromQL warning: encountered a mix of histograms and floats"],`+
@@ -440,6 +464,9 @@ func TestFetchWarnings(t *testing.T) {
 	want := []string{"PromQL warning: encountered a mix of histograms and floats (query: " + shortQuery(withPods(q, pq)) + ")"}
 	if diff := cmp.Diff(want, res.Warnings); diff != "" || !res.Obs[0][0].Valid {
 		t.Errorf("Fetch(...).Warnings mismatch (-want +got):\n%s\nObs = %+v, want valid", diff, res.Obs)
+	}
+	if o := res.Obs[0][0]; o.Warning != "PromQL warning: encountered a mix of histograms and floats" {
+		t.Errorf("Obs = %+v; want the warning on the reading", o)
 	}
 }
 

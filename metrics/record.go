@@ -19,7 +19,7 @@ func (c *Client) Record(ctx context.Context, p *policy.Policy, start, end time.T
 	for i, m := range p.Metrics {
 		q, err := p.Query(i)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("record %s metric %s: %w", p.Target, m.Name, err)
 		}
 		mat, err := c.Range(ctx, q, start, end, step)
 		if err != nil {

@@ -64,10 +64,16 @@ type Observation struct {
 	// template does). A reading that covers fewer pods than are ready is partial: it may scale up, not down.
 	Pods      int32
 	PodsKnown bool
+	// Warning is what Prometheus warned about the query that gave the reading (a partial response from a store
+	// that is down, a remote read that failed): such a reading may be low, so it may scale up, not down.
+	Warning string
 }
 
 // Partial reports whether o covers fewer pods than the ready ones.
 func (o Observation) Partial(ready int32) bool { return o.PodsKnown && o.Pods < ready }
+
+// Doubtful reports whether o may read low: it is partial, or its query came with a warning.
+func (o Observation) Doubtful(ready int32) bool { return o.Partial(ready) || o.Warning != "" }
 
 // usable reports whether o can be used, and why not.
 func (o Observation) usable() (bool, string) {

@@ -70,7 +70,7 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	for _, o := range in.Metrics {
 		if ok, _ := o.usable(); !ok {
 			invalid++
-		} else if o.Partial(in.Ready) {
+		} else if o.Doubtful(in.Ready) {
 			partial++
 		}
 	}
@@ -100,7 +100,8 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 		return d, h
 	}
 	if partial > 0 && raw < cur {
-		// Pods whose metrics are missing may be busy: a sum over the others is no reason to scale down.
+		// Pods whose metrics are missing may be busy, and a query Prometheus warned about may have missed data: a
+		// reading that may be low is no reason to scale down.
 		d.Raw = raw
 		d.Stage, d.Reason = StageMetrics, MetricPartial
 		return d, h

@@ -254,11 +254,14 @@ func FuzzEvaluate(f *testing.F) {
 					if r.n(4) == 0 {
 						vals[i].Pods, vals[i].PodsKnown = int32(r.n(int(ready)+2)), true // the pods it covers: none, fewer, all or more
 					}
+					if r.n(8) == 0 {
+						vals[i].Warning = "partial response" // the query came with a warning
+					}
 				}
 			}
 			anyBad := false
 			for _, o := range vals {
-				if ok, _ := o.usable(); !ok || o.Partial(ready) {
+				if ok, _ := o.usable(); !ok || o.Doubtful(ready) {
 					anyBad = true
 				}
 			}
@@ -331,7 +334,8 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 // A reading that covers fewer pods than are ready (its query counts them: the default qps template does) may
-// scale up but not down, whatever the algorithm: the pods whose metrics are missing may be the busy ones.
+// scale up but not down, whatever the algorithm: the pods whose metrics are missing may be the busy ones. So may a
+// reading whose query Prometheus warned about (a partial response from a store that is down).
 func TestPartialReading(t *testing.T) {
 	for _, algo := range []string{"target-tracking", "hpa", "burst"} {
 		p := mustParse(t, "target: {namespace: shop, name: web}\nmaxReplicas: 100\nmetrics: [{kind: qps, perReplica: 10}]\nalgorithm: {name: "+algo+"}\n")
@@ -339,6 +343,7 @@ func TestPartialReading(t *testing.T) {
 			name  string
 			value float64
 			pods  int32 // -1: unknown
+			warn  bool  // the query came with a warning
 			down  bool  // the count falls below 10
 			want  int32
 			why   Reason
@@ -348,8 +353,13 @@ func TestPartialReading(t *testing.T) {
 			{name: "all 10 report it", value: 30, pods: 10, down: true},
 			{name: "coverage unknown", value: 30, pods: -1, down: true},
 			{name: "12 report: terminating pods too", value: 30, pods: 12, down: true},
+			{name: "all report, but Prometheus warned", value: 30, pods: 10, warn: true, want: 10, why: MetricPartial},
+			{name: "coverage unknown, and Prometheus warned", value: 30, pods: -1, warn: true, want: 10, why: MetricPartial},
 		} {
 			o := Observation{Value: tc.value, Valid: true}
+			if tc.warn {
+				o.Warning = "partial response: store eu-1 is down"
+			}
 			if tc.pods >= 0 {
 				o.Pods, o.PodsKnown = tc.pods, true
 			}

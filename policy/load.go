@@ -531,6 +531,13 @@ func LoadFile(path string, reg *Registry) (*Policy, error) {
 
 // Files lists the policy files named by paths: files as given, and the *.yaml and *.yml files of directories
 // (not recursively, hidden names skipped), in a stable order.
+// Duplicate is the error for p's file claiming a target that the policy in file other already has, at the line
+// and column where p's file names it.
+func (p *Policy) Duplicate(other string) *Error {
+	return &Error{File: p.File, Line: p.targetAt.line, Col: p.targetAt.col, Path: "target",
+		Msg: fmt.Sprintf("%s is already the target of %s: one policy per target", p.Target, other)}
+}
+
 func Files(paths []string) ([]string, error) {
 	files, errs := expand(paths)
 	return files, errs.Err()
@@ -555,8 +562,7 @@ func Load(paths []string, reg *Registry) ([]*Policy, error) {
 		}
 		key := p.Target.String()
 		if prev, dup := owner[key]; dup {
-			errs = append(errs, &Error{File: f, Line: p.targetAt.line, Col: p.targetAt.col, Path: "target",
-				Msg: fmt.Sprintf("%s is already the target of %s: one policy per target", key, prev.File)})
+			errs = append(errs, p.Duplicate(prev.File))
 			continue
 		}
 		owner[key] = p

@@ -72,16 +72,20 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	w := stdout
+	var file *os.File
 	if *out != "" {
-		file, err := os.Create(*out)
-		if err != nil {
+		if file, err = os.Create(*out); err != nil {
 			fmt.Fprintln(stderr, "podpilot record:", err)
 			return 1
 		}
 		defer file.Close()
 		w = file
 	}
-	if err := metrics.WriteCSV(w, rec); err != nil {
+	err = metrics.WriteCSV(w, rec)
+	if file != nil && err == nil {
+		err = file.Close() // a write that fails on close (a full disk) is a failed recording, not a short one
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "podpilot record:", err)
 		return 1
 	}

@@ -110,7 +110,6 @@ kube: {kubeconfig: %q}
 			{[]string{"get", "deployments", "-n", "shop"}, "yes"},
 			{[]string{"watch", "deployments", "-A"}, "yes"},
 			{[]string{"patch", "deployments", "--subresource=scale", "-n", "shop"}, "yes"},
-			{[]string{"update", "deployments", "--subresource=scale", "-n", "shop"}, "yes"},
 			{[]string{"list", "horizontalpodautoscalers.autoscaling", "-A"}, "yes"},
 			{[]string{"create", "events", "-n", "shop"}, "yes"},
 			{[]string{"update", "leases.coordination.k8s.io", "-n", "podpilot"}, "yes"},
@@ -129,6 +128,8 @@ kube: {kubeconfig: %q}
 			{[]string{"create", "horizontalpodautoscalers.autoscaling", "-n", "shop"}, "no"},
 			{[]string{"get", "configmaps", "-n", "podpilot"}, "no"},
 			{[]string{"patch", "statefulsets", "--subresource=scale", "-n", "shop"}, "no"},
+			{[]string{"update", "deployments", "--subresource=scale", "-n", "shop"}, "no"}, // podpilot only patches
+			{[]string{"get", "deployments", "--subresource=scale", "-n", "shop"}, "no"},    // it reads the Deployment
 		}
 		for _, ch := range checks {
 			args := append([]string{"--kubeconfig", c.Kubeconfig, "auth", "can-i", "--as=" + sa}, ch.args...)
