@@ -119,10 +119,14 @@ type PassResult struct {
 	Outcomes []Outcome
 }
 
-// Reset forgets every target's history, as a new leader must: fresh histories hold scale-downs for a window.
+// Reset forgets every target's history, as a new leader must (fresh histories hold scale-downs for a window), and
+// its per-target gauges and decisions, as a replica that stops leading must: only the leader reports targets.
 func (c *Controller) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for key := range c.targets {
+		c.m.forget(key)
+	}
 	c.targets = map[string]*target{}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	appsv1 "k8s.io/api/apps/v1"
@@ -377,15 +379,8 @@ func TestPassConflictRetried(t *testing.T) {
 	f.warm()
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
 	// Someone else scales web to 5 after the informer saw 4: the cache is one version behind.
-	f.waitCache("shop", "web", 4)
-	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
-	d := obj.(*appsv1.Deployment).DeepCopy()
 	five := int32(5)
-	d.Spec.Replicas, d.ResourceVersion = &five, "7"
-	old := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	old.Add(obj.(*appsv1.Deployment)) // the cache stays at the version before the change
-	f.kube.deployments = appslisters.NewDeploymentLister(old)
-	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	f.changeBehindCache(func(d *appsv1.Deployment) { d.Spec.Replicas = &five })
 
 	res := f.ctl.Pass(context.Background(), always)
 	// Decided again from the fresh 5 replicas of which 4 are ready: HPA's rule for unready pods gives 8 again,
@@ -396,10 +391,24 @@ func TestPassConflictRetried(t *testing.T) {
 	if !res.Outcomes[0].Scaled || res.Outcomes[0].Decision.Current != 5 {
 		t.Errorf("outcome = %+v", res.Outcomes[0])
 	}
-	obj, _ = f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
 	if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 8 {
 		t.Errorf("replicas = %d; want 8", r)
 	}
+}
+
+// changeBehindCache changes shop/web in the API server (to the next resourceVersion) while the informer's cache
+// stays at the version before: the next write conflicts.
+func (f *fixture) changeBehindCache(change func(*appsv1.Deployment)) {
+	f.waitCache("shop", "web", 4)
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	change(d)
+	d.ResourceVersion = "7"
+	old := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	old.Add(obj.(*appsv1.Deployment))
+	f.kube.deployments = appslisters.NewDeploymentLister(old)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
 }
 
 // A conflict caused by someone pausing the target (kubectl annotate changes the resourceVersion too) is not
@@ -409,14 +418,7 @@ func TestPassConflictPaused(t *testing.T) {
 		f := newFixture(t, DeploymentFor(web, 4, 4, nil))
 		f.warm()
 		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
-		f.waitCache("shop", "web", 4)
-		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
-		d := obj.(*appsv1.Deployment).DeepCopy()
-		d.Annotations, d.ResourceVersion = ann, "7"
-		old := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-		old.Add(obj.(*appsv1.Deployment)) // the cache has not seen the annotation yet
-		f.kube.deployments = appslisters.NewDeploymentLister(old)
-		f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+		f.changeBehindCache(func(d *appsv1.Deployment) { d.Annotations = ann })
 
 		res := f.ctl.Pass(context.Background(), always)
 		if got := strings.Join(f.patches(), ","); got != "shop/web=8" {
@@ -425,7 +427,7 @@ func TestPassConflictPaused(t *testing.T) {
 		if o := res.Outcomes[0]; o.Scaled || o.Skipped != "Paused" {
 			t.Errorf("%v: outcome = %+v; want skipped as paused", ann, o)
 		}
-		obj, _ = f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
 		if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 4 {
 			t.Errorf("%v: replicas = %d; want 4, untouched", ann, r)
 		}
@@ -554,6 +556,24 @@ func TestNewLeaderHoldsScaleDown(t *testing.T) {
 	f.ctl.Pass(context.Background(), always)
 	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
 		t.Errorf("patches after the window = %q; want shop/web=5 (10 %% wants 2, at most -50 %% a minute)", got)
+	}
+}
+
+// A replica that stops leading reports no targets: Reset drops their gauges and decisions, so that two replicas
+// never publish conflicting values for one target.
+func TestResetForgetsTargets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.ctl.m = NewMetrics(reg)
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	f.ctl.Pass(context.Background(), always)
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas"); n != 1 || len(f.ctl.Decisions()) != 1 {
+		t.Fatalf("after a pass: %d desired-replicas series, %d decisions; want 1 and 1", n, len(f.ctl.Decisions()))
+	}
+	f.ctl.Reset()
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas", "podpilot_current_replicas"); n != 0 || len(f.ctl.Decisions()) != 0 {
+		t.Errorf("after Reset: %d per-target series, %d decisions; want none", n, len(f.ctl.Decisions()))
 	}
 }
 

@@ -231,7 +231,8 @@ func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
 	}
 	go store.Watch(ctx, clk, cfg.Reload)
 	work := func(wctx context.Context, lead func() bool) {
-		ctl.Reset() // a new leader starts fresh histories: no scale-down before a full window
+		ctl.Reset()       // a new leader starts fresh histories: no scale-down before a full window
+		defer ctl.Reset() // a replica that stops leading reports no targets: the leader's values are the ones
 		ctl.Run(wctx, lead)
 	}
 	if cfg.LeaderElection.Enabled {
