@@ -30,8 +30,8 @@ type Store struct {
 	files  map[string]*loaded // by path
 	ps     []*policy.Policy   // in force, by target
 	ok     bool               // a load has completed
-	errors map[string]string  // path → the latest rejection, for /readyz and tests
-	dups   map[string]string  // path → its rejection as a duplicate target, cleared when assembled again
+	errors map[string]string  // path → the latest rejection of its content, for /readyz and tests
+	dups   map[string]string  // path → its rejection as a duplicate target, as of the last assembly
 }
 
 type loaded struct {
@@ -66,8 +66,11 @@ func (s *Store) Loaded() bool {
 func (s *Store) Rejected() map[string]string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make(map[string]string, len(s.errors))
+	out := make(map[string]string, len(s.errors)+len(s.dups))
 	for k, v := range s.errors {
+		out[k] = v
+	}
+	for k, v := range s.dups {
 		out[k] = v
 	}
 	return out
@@ -146,11 +149,6 @@ func (s *Store) Reload() error {
 // the other is rejected at its target line: a new file never takes a target over from a working policy, whatever
 // the names' order. Between two new claimants, the first in name order has it.
 func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
-	for f, msg := range s.dups {
-		if s.errors[f] == msg {
-			delete(s.errors, f)
-		}
-	}
 	clear(s.dups)
 	incumbent := map[string]string{}
 	for _, p := range s.ps {
@@ -176,7 +174,7 @@ func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
 		key := p.Target.String()
 		if o := owner[key]; o != f {
 			err := p.Duplicate(o)
-			s.errors[f], s.dups[f] = err.Error(), err.Error()
+			s.dups[f] = err.Error()
 			s.m.reloadError(f)
 			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
 			problems = append(problems, err)

@@ -129,17 +129,17 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			st = c.State[k : k+queueState]
 		}
 		nx := next[queueState*i : queueState*(i+1)]
-		if i >= len(in.Metrics) {
-			pr.Note = "no reading"
-			dst = append(dst, carry(pr, st, nx))
-			continue
+		var o Observation // a metric the input lacks: no reading
+		if i < len(in.Metrics) {
+			o = in.Metrics[i]
 		}
-		if ok, why := in.Metrics[i].usable(); !ok {
+		if ok, why := o.usable(); !ok {
 			pr.Note = why
-			dst = append(dst, carry(pr, st, nx))
+			carry(st, nx)
+			dst = append(dst, pr)
 			continue
 		}
-		backlog := in.Metrics[i].Value
+		backlog := o.Value
 		pr.Value = backlog
 		var past []Sample
 		if i < len(in.Past) {
@@ -189,16 +189,15 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	return dst
 }
 
-// carry keeps the state across a reading that is missing or broken, and returns pr. A failed scrape mid-drain
+// carry keeps the state st into nx across a reading that is missing or broken. A failed scrape mid-drain
 // must not end the drain plan, or the next reading would plan again on the smaller backlog and drain ever more
 // slowly; nor the arrival estimate, which the next good reading brings up to date over the whole gap from the
 // last good one (seeding it again from the past readings, which do not say how many pods were ready, would
 // overestimate it while pods have just become ready). An outage never counts as idle: the grace starts again.
-func carry(pr Proposal, st, nx []float64) Proposal {
+func carry(st, nx []float64) {
 	if st != nil {
 		copy(nx[qLast:], st[qLast:queueState])
 	}
-	return pr
 }
 
 // plan returns the drain plan's count (0 when there is none), keeping it in nx: a plan starts with a backlog,

@@ -96,7 +96,7 @@ func trackingRegistration() Registration {
 					g.window[i] = m.Window.Seconds()
 				}
 				// A rate over a window longer than the interval shows a rise only gradually; a gauge does not.
-				if g.estimate[i] && a.Trend && m.Window > p.Interval && strings.Contains(m.Query, ".Window") {
+				if g.estimate[i] && a.Trend && g.window[i] > p.Interval.Seconds() {
 					g.through[i] = float64(m.Window) / float64(p.Interval)
 				}
 				g.any = g.any || g.estimate[i]
