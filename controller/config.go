@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -88,7 +87,8 @@ func LoadConfig(file string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	if err := policy.DecodeYAML(file, data, &c); err != nil {
+	at, err := policy.DecodeYAML(file, data, &c)
+	if err != nil {
 		return c, err
 	}
 	dir := filepath.Dir(file)
@@ -109,20 +109,28 @@ func LoadConfig(file string) (Config, error) {
 		hc.SetDirectory(dir)
 		c.HTTP = *hc
 	}
-	return c, c.Validate(file)
+	return c, c.Validate(file, at)
 }
 
-// Validate checks the values, naming file in its errors.
-func (c *Config) Validate(file string) error {
-	var errs []error
+// Validate checks the values, naming file in its errors, and the line of each bad field where at (which may be
+// nil) knows it.
+func (c *Config) Validate(file string, at policy.Where) error {
+	var errs policy.Errors
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, &policy.Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)})
+		e := &policy.Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)}
+		if at != nil {
+			e.Line, e.Col = at(path)
+		}
+		errs = append(errs, e)
 	}
 	if c.Prometheus.Address == "" {
 		bad("prometheus.address", "required")
 	}
-	if c.Prometheus.Timeout <= 0 || c.Prometheus.MaxAge <= 0 {
-		bad("prometheus", "timeout and maxAge must be more than 0s")
+	if c.Prometheus.Timeout <= 0 {
+		bad("prometheus.timeout", "must be more than 0s, got %s", c.Prometheus.Timeout)
+	}
+	if c.Prometheus.MaxAge <= 0 {
+		bad("prometheus.maxAge", "must be more than 0s, got %s", c.Prometheus.MaxAge)
 	}
 	if len(c.Policies) == 0 {
 		bad("policies", "name at least one policy file or directory")
@@ -158,11 +166,14 @@ func (c *Config) Validate(file string) error {
 			bad("leaderElection", "want leaseDuration > renewDeadline > 1.2 × retryPeriod > 0, got %s, %s, %s", le.LeaseDuration, le.RenewDeadline, le.RetryPeriod)
 		}
 	}
-	if c.Kube.QPS <= 0 || c.Kube.Burst <= 0 {
-		bad("kube", "qps and burst must be positive")
+	if c.Kube.QPS <= 0 {
+		bad("kube.qps", "must be positive, got %g", c.Kube.QPS)
+	}
+	if c.Kube.Burst <= 0 {
+		bad("kube.burst", "must be positive, got %d", c.Kube.Burst)
 	}
 	if err := c.HTTP.Validate(); err != nil {
 		bad("prometheus.http", "%v", err)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }

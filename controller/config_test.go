@@ -42,7 +42,7 @@ func mustAbs(p string) string {
 }
 
 func TestLoadConfigErrors(t *testing.T) {
-	dir := t.TempDir()
+	f := filepath.Join(t.TempDir(), "c.yaml")
 	tests := []struct {
 		name, body string
 		want       []string
@@ -51,12 +51,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad duration", "interval: soon\n", []string{`c.yaml:1:11: interval: bad duration "soon"`}},
 		{"bad http block", "prometheus:\n  http:\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"c.yaml:3:5: prometheus.http:", "at most one of basic_auth password"}},
 		{"bad values", "interval: 0s\nlisten: nowhere\nlog: {level: loud}\nleaderElection: {leaseDuration: 5s, renewDeadline: 10s}\n",
-			[]string{"interval: must be at least 1s", `listen: want host:port, got "nowhere"`, `log.level: want debug, info, warn or error, got "loud"`, "leaderElection: want leaseDuration > renewDeadline"}},
+			[]string{"c.yaml:1:1: interval: must be at least 1s", `c.yaml:2:1: listen: want host:port, got "nowhere"`,
+				`c.yaml:3:7: log.level: want debug, info, warn or error, got "loud"`, "c.yaml:4:1: leaderElection: want leaseDuration > renewDeadline"}},
+		{"bad values in blocks", "kube:\n  qps: 10\n  burst: -1\nprometheus:\n  maxAge: 0s\n",
+			[]string{"c.yaml:3:3: kube.burst: must be positive, got -1", "c.yaml:5:3: prometheus.maxAge: must be more than 0s, got 0s"}},
+		{"errors in line order", "listen: nowhere\ninterval: 0s\n", []string{"c.yaml:1:1: listen: want host:port, got \"nowhere\"\n" + f + ":2:1: interval:"}},
 		{"empty block keeps defaults", "leaderElection:\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := filepath.Join(dir, "c.yaml")
 			os.WriteFile(f, []byte(tt.body), 0o644)
 			c, err := LoadConfig(f)
 			if tt.want == nil {

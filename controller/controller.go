@@ -360,7 +360,7 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 		}
 	}
 	tg.past = past
-	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback))
+	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback), zap.Strings("warnings", rec.Warnings))
 }
 
 // write applies a replica count unless in dry-run or without leadership.

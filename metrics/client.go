@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -196,26 +197,32 @@ func (c *Client) observe(start time.Time, err error) {
 
 // Range runs a range query from start to end (inclusive) every step. A range longer than Prometheus allows in
 // one query (11,000 steps) is split into several queries, whose series are joined; each query has the client's
-// timeout. Warnings are dropped.
-func (c *Client) Range(ctx context.Context, query string, start, end time.Time, step time.Duration) (model.Matrix, error) {
+// timeout. It returns Prometheus's warnings too, each once.
+func (c *Client) Range(ctx context.Context, query string, start, end time.Time, step time.Duration) (model.Matrix, []string, error) {
 	switch {
 	case step <= 0:
-		return nil, fmt.Errorf("range query %q: step must be positive, got %s", shortQuery(query), step)
+		return nil, nil, fmt.Errorf("range query %q: step must be positive, got %s", shortQuery(query), step)
 	case end.Before(start):
-		return nil, fmt.Errorf("range query %q: end %s is before start %s", shortQuery(query), end.Format(time.RFC3339), start.Format(time.RFC3339))
+		return nil, nil, fmt.Errorf("range query %q: end %s is before start %s", shortQuery(query), end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
 	var (
 		out   = model.Matrix{}
 		index = map[model.Fingerprint]*model.SampleStream{}
+		warns []string
 	)
 	for from := start; !from.After(end); {
 		to := end
 		if end.Sub(from)/step >= maxRangePoints {
 			to = from.Add((maxRangePoints - 1) * step)
 		}
-		m, err := c.rangeOnce(ctx, query, v1.Range{Start: from, End: to, Step: step})
+		m, ws, err := c.rangeOnce(ctx, query, v1.Range{Start: from, End: to, Step: step})
 		if err != nil {
-			return nil, fmt.Errorf("range query %q from %s to %s: %w", shortQuery(query), from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+			return nil, nil, fmt.Errorf("range query %q from %s to %s: %w", shortQuery(query), from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
+		for _, w := range ws {
+			if !slices.Contains(warns, w) {
+				warns = append(warns, w)
+			}
 		}
 		for _, s := range m {
 			fp := s.Metric.Fingerprint()
@@ -230,14 +237,14 @@ func (c *Client) Range(ctx context.Context, query string, start, end time.Time, 
 		from = to.Add(step)
 	}
 	sort.Sort(out)
-	return out, nil
+	return out, warns, nil
 }
 
-func (c *Client) rangeOnce(ctx context.Context, query string, r v1.Range) (model.Matrix, error) {
+func (c *Client) rangeOnce(ctx context.Context, query string, r v1.Range) (model.Matrix, v1.Warnings, error) {
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(serverTimeout(c.timeout)))
+	val, warns, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(serverTimeout(c.timeout)))
 	var m model.Matrix
 	if err == nil {
 		var ok bool
@@ -248,7 +255,7 @@ func (c *Client) rangeOnce(ctx context.Context, query string, r v1.Range) (model
 		err = c.failure(ctx, qctx, err)
 	}
 	c.observe(start, err)
-	return m, err
+	return m, warns, err
 }
 
 // valueType names a query result's type as Prometheus does (scalar, string, vector, matrix).

@@ -169,7 +169,7 @@ func TestRange(t *testing.T) {
 	t.Run("one query", func(t *testing.T) {
 		srv := newFakeProm(t, false, rangeAnswer)
 		c := newTestClient(t, Config{Address: srv.URL})
-		got, err := c.Range(context.Background(), "up", start, end, 15*time.Second)
+		got, _, err := c.Range(context.Background(), "up", start, end, 15*time.Second)
 		if err != nil {
 			t.Fatalf("Range(...) = %v", err)
 		}
@@ -189,7 +189,7 @@ func TestRange(t *testing.T) {
 		srv := newFakeProm(t, false, rangeAnswer)
 		c := newTestClient(t, Config{Address: srv.URL})
 		from := end.Add(-25000 * time.Second)
-		got, err := c.Range(context.Background(), "up", from, end, time.Second)
+		got, _, err := c.Range(context.Background(), "up", from, end, time.Second)
 		if err != nil {
 			t.Fatalf("Range(...) = %v", err)
 		}
@@ -236,7 +236,7 @@ func TestRange(t *testing.T) {
 			{"up", end, start, time.Second, `range query "up": end 2026-07-01T11:59:00Z is before start 2026-07-01T12:00:00Z`},
 		}
 		for _, tt := range tests {
-			if _, err := c.Range(context.Background(), tt.query, tt.start, tt.end, tt.step); err == nil || err.Error() != tt.want {
+			if _, _, err := c.Range(context.Background(), tt.query, tt.start, tt.end, tt.step); err == nil || err.Error() != tt.want {
 				t.Errorf("Range(%q, step %s) = %v; want %s", tt.query, tt.step, err, tt.want)
 			}
 		}
@@ -247,7 +247,7 @@ func TestRange(t *testing.T) {
 			return rangeAnswer(r, req)
 		})
 		c := newTestClient(t, Config{Address: srv.URL, Timeout: 50 * time.Millisecond})
-		_, err := c.Range(context.Background(), "up", start, end, time.Second)
+		_, _, err := c.Range(context.Background(), "up", start, end, time.Second)
 		want := fmt.Sprintf(`range query "up" from %s to %s: query timed out after 50ms`, start.Format(time.RFC3339), end.Format(time.RFC3339))
 		if err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Range(slow) = %v; want %s, a context.DeadlineExceeded", err, want)

@@ -10,18 +10,19 @@ import (
 
 // Record pulls exactly the series policy p uses, over [start, end] at step, into one recording whose columns are
 // the metrics' names: what `podpilot simulate --mode replay` reads unchanged. Each query must return one series;
-// times without a sample hold NaN.
+// times without a sample hold NaN. What Prometheus warned goes in the recording's Warnings, with the metric.
 func (c *Client) Record(ctx context.Context, p *policy.Policy, start, end time.Time, step time.Duration) (*Recording, error) {
 	if !end.After(start) || step <= 0 {
 		return nil, fmt.Errorf("record %s: want start before end and a positive step", p.Target)
 	}
 	var parts []*Recording
+	var warns []string
 	for i, m := range p.Metrics {
 		q, err := p.Query(i)
 		if err != nil {
 			return nil, fmt.Errorf("record %s metric %s: %w", p.Target, m.Name, err)
 		}
-		mat, err := c.Range(ctx, q, start, end, step)
+		mat, ws, err := c.Range(ctx, q, start, end, step)
 		if err != nil {
 			return nil, fmt.Errorf("record %s metric %s: %w (query: %s)", p.Target, m.Name, err, shortQuery(q))
 		}
@@ -35,6 +36,13 @@ func (c *Client) Record(ctx context.Context, p *policy.Policy, start, end time.T
 			r.Series[0].Values = append(r.Series[0].Values, float64(s.Value))
 		}
 		parts = append(parts, r)
+		for _, w := range ws {
+			warns = append(warns, fmt.Sprintf("metric %s: Prometheus warned: %s (query: %s)", m.Name, w, shortQuery(q)))
+		}
 	}
-	return Merge(parts...)
+	rec, err := Merge(parts...)
+	if err == nil {
+		rec.Warnings = warns
+	}
+	return rec, err
 }

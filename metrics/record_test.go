@@ -34,7 +34,11 @@ func TestRecord(t *testing.T) {
 		if strings.Contains(q, "broken") {
 			series += "," + strings.Replace(series, `"web"`, `"api"`, 1)
 		}
-		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
+		warn := ""
+		if strings.Contains(q, "http_requests_total") {
+			warn = `"warnings":["remote read: partial response"],`
+		}
+		fmt.Fprintf(w, `{"status":"success",%s"data":{"resultType":"matrix","result":[%s]}}`, warn, series)
 	}))
 	defer srv.Close()
 	c, err := New(Config{Address: srv.URL})
@@ -57,6 +61,9 @@ func TestRecord(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0] != "/api/v1/query_range step=15" {
 		t.Errorf("requests = %v; want two range queries at the policy's 15 s step", seen)
+	}
+	if len(rec.Warnings) != 1 || !strings.HasPrefix(rec.Warnings[0], "metric qps: Prometheus warned: remote read: partial response (query: ") {
+		t.Errorf("Warnings = %q; want qps's partial response", rec.Warnings)
 	}
 	back, err := ParseCSV("again.csv", &b)
 	if err != nil || back.Lookup("cpu") != 0 || back.Lookup("qps") != 1 || len(back.Times) != 5 {

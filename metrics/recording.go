@@ -23,12 +23,36 @@ type Recording struct {
 	Times  []time.Time // strictly increasing
 	Lines  []int       // the source line of each time (0 when the source has no lines)
 	Series []Series
+	// Warnings are what Prometheus warned while the recording was pulled (a partial response, for one). A replay
+	// reads the samples as valid, where the daemon would have scaled nothing down on them.
+	Warnings []string
 }
 
 // Series is one column of a recording. NaN or ±Inf is a reading that was invalid (or missing) at that time.
 type Series struct {
 	Name   string
 	Values []float64 // aligned with Recording.Times
+
+	// Set by Merge: Absent is true where the series' own recording has no time (its value there is NaN, and a
+	// replay looks back to its latest sample, as an instant query would); File and Lines are where it was read.
+	Absent []bool
+	File   string
+	Lines  []int
+}
+
+// Has reports whether the series has a sample (valid or not) at index j of the recording's times.
+func (s *Series) Has(j int) bool { return s.Absent == nil || !s.Absent[j] }
+
+// where names the source of series i's sample j: the file and line, or the file and time when it has no lines.
+func (r *Recording) where(i, j int) string {
+	file, lines := r.File, r.Lines
+	if s := &r.Series[i]; s.Lines != nil {
+		file, lines = s.File, s.Lines
+	}
+	if lines[j] > 0 {
+		return fmt.Sprintf("%s:%d", file, lines[j])
+	}
+	return fmt.Sprintf("%s: at %s", file, r.Times[j].Format(time.RFC3339))
 }
 
 // Lookup returns the index of the series called name, or -1.
@@ -74,12 +98,16 @@ func (r *Recording) CheckFinite(name string, nonNegative bool) error {
 	if i < 0 {
 		return fmt.Errorf("%s: no series %q", r.File, name)
 	}
-	for j, v := range r.Series[i].Values {
+	s := &r.Series[i]
+	for j, v := range s.Values {
+		if !s.Has(j) {
+			continue
+		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s:%d: %s: want a number, got %v (not allowed in this column)", r.File, r.Lines[j], name, v)
+			return fmt.Errorf("%s: %s: want a number, got %v (not allowed in this column)", r.where(i, j), name, v)
 		}
 		if nonNegative && v < 0 {
-			return fmt.Errorf("%s:%d: %s: must not be negative, got %v", r.File, r.Lines[j], name, v)
+			return fmt.Errorf("%s: %s: must not be negative, got %v", r.where(i, j), name, v)
 		}
 	}
 	return nil
@@ -129,10 +157,10 @@ func ParseCSV(file string, rd io.Reader) (*Recording, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, csvErr(err))
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(head) {
 			return nil, fmt.Errorf("%s:%d: malformed row: %d fields, want %d like the header", file, line, len(rec), len(head))
 		}
@@ -172,10 +200,16 @@ func csvErr(err error) error {
 	return err
 }
 
+// maxUnix is the last second of the year 9999.
+const maxUnix = 253402300799
+
 func parseTime(s string) (time.Time, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return time.Time{}, fmt.Errorf("want unix seconds or RFC 3339, got %q", s)
+		}
+		if f < 0 || f > maxUnix {
+			return time.Time{}, fmt.Errorf("%s is not a unix time in seconds from 1970 to 9999 (milliseconds?)", s)
 		}
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
@@ -288,7 +322,7 @@ func labels(m map[string]string) string {
 }
 
 // Merge puts recordings on one timeline: the union of their times. A series has NaN where its own recording has
-// no sample. Series names must be unique across the recordings.
+// no sample, marked Absent. Series names must be unique across the recordings.
 func Merge(recs ...*Recording) (*Recording, error) {
 	if len(recs) == 1 {
 		return recs[0], nil
@@ -320,14 +354,16 @@ func Merge(recs ...*Recording) (*Recording, error) {
 	out.Lines = make([]int, len(out.Times))
 	for _, r := range recs {
 		for _, s := range r.Series {
-			vals := make([]float64, len(out.Times))
-			for i := range vals {
-				vals[i] = math.NaN()
+			m := Series{Name: s.Name, Values: make([]float64, len(out.Times)), Absent: make([]bool, len(out.Times)),
+				File: r.File, Lines: make([]int, len(out.Times))}
+			for i := range m.Values {
+				m.Values[i], m.Absent[i] = math.NaN(), true
 			}
 			for j, t := range r.Times {
-				vals[pos[t.UnixNano()]] = s.Values[j]
+				k := pos[t.UnixNano()]
+				m.Values[k], m.Absent[k], m.Lines[k] = s.Values[j], false, r.Lines[j]
 			}
-			out.Series = append(out.Series, Series{Name: s.Name, Values: vals})
+			out.Series = append(out.Series, m)
 		}
 		for j, t := range r.Times {
 			if out.Lines[pos[t.UnixNano()]] == 0 {
@@ -351,7 +387,9 @@ func WriteCSV(w io.Writer, r *Recording) error {
 		bw.WriteString(formatTime(t))
 		for _, s := range r.Series {
 			bw.WriteString(",")
-			bw.WriteString(strconv.FormatFloat(s.Values[i], 'g', -1, 64))
+			if s.Has(i) {
+				bw.WriteString(strconv.FormatFloat(s.Values[i], 'g', -1, 64))
+			}
 		}
 		bw.WriteString("\n")
 	}

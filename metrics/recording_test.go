@@ -38,6 +38,23 @@ func TestReadFileErrors(t *testing.T) {
 	}
 }
 
+func TestParseCSVBadRows(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"bare quote in the first field", "timestamp,value\n1,2\n\"a\"b,3\n", "q.csv: line 3: malformed row:"},
+		{"unterminated quote", "timestamp,value\n\"1,2\n", "q.csv: line 2: malformed row:"},
+		{"milliseconds", "timestamp,value\n1690000000,5\n1690000000000,5\n", "q.csv:3: timestamp: 1690000000000 is not a unix time in seconds from 1970 to 9999 (milliseconds?)"},
+		{"negative time", "timestamp,value\n-5,1\n", "q.csv:2: timestamp: -5 is not a unix time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseCSV("q.csv", strings.NewReader(tt.body))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("ParseCSV = %v; want %s…", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseCSV(t *testing.T) {
 	r, err := ReadFile("testdata/good.csv", "")
 	if err != nil {
@@ -113,12 +130,31 @@ func TestQueryRangeAndMerge(t *testing.T) {
 		Times: []time.Time{ts(1000), ts(1015), ts(1030.5), ts(1045)},
 		Lines: []int{2, 0, 3, 4},
 		Series: []Series{
-			{Name: "qps", Values: []float64{100, math.NaN(), 120, math.NaN()}},
-			{Name: "cpu", Values: []float64{40, math.NaN(), 60, 65}},
+			{Name: "qps", Values: []float64{100, math.NaN(), 120, math.NaN()}, Absent: []bool{false, false, false, true},
+				File: "testdata/qps.json", Lines: []int{0, 0, 0, 0}},
+			{Name: "cpu", Values: []float64{40, math.NaN(), 60, 65}, Absent: []bool{false, true, false, false},
+				File: "cpu.csv", Lines: []int{2, 0, 3, 4}},
 		},
 	}
 	if diff := cmp.Diff(want, m, cmpopts.EquateNaNs()); diff != "" {
 		t.Errorf("Merge (-want +got):\n%s", diff)
+	}
+	// A merged series is checked at its own samples only, and its errors name its own file and line.
+	if err := m.CheckFinite("cpu", true); err != nil {
+		t.Errorf("CheckFinite(cpu) = %v; want nil: its one NaN is where cpu.csv has no row", err)
+	}
+	if err := m.CheckFinite("qps", true); err == nil || !strings.HasPrefix(err.Error(), "testdata/qps.json: at 1970-01-01T00:16:55Z: qps: want a number") {
+		t.Errorf("CheckFinite(qps) = %v; want qps.json's NaN at 1015, named by its time", err)
+	}
+	bad, _ := ParseCSV("neg.csv", strings.NewReader("timestamp,cpu\n1000,40\n1045,-1\n"))
+	if m, _ = Merge(q, bad); m == nil {
+		t.Fatal("Merge failed")
+	} else if err := m.CheckFinite("cpu", true); err == nil || !strings.HasPrefix(err.Error(), "neg.csv:3: cpu: must not be negative") {
+		t.Errorf("CheckFinite(cpu) = %v; want neg.csv's line 3", err)
+	}
+	var b strings.Builder
+	if err := WriteCSV(&b, m); err != nil || !strings.Contains(b.String(), "\n1015,NaN,\n") {
+		t.Errorf("WriteCSV of a merge = %v\n%s; want an empty cell where cpu is absent", err, b.String())
 	}
 	if _, err := Merge(q, q); err == nil || !strings.Contains(err.Error(), `series "qps" is in both`) {
 		t.Errorf("Merge of a series twice = %v", err)
@@ -130,6 +166,7 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte("timestamp,cpu\n1,2\n3,4\n"))
 	f.Add([]byte("timestamp,a,b\n2026-07-01T12:00:00Z,1,\n2026-07-01T12:00:01Z,NaN,3\n"))
 	f.Add([]byte("timestamp\n"))
+	f.Add([]byte("timestamp,value\n1,2\n\"a\"b,3\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseCSV("fuzz.csv", bytes.NewReader(data))
 		if err != nil {

@@ -110,15 +110,34 @@ func Parse(file string, data []byte, reg *Registry) (*Policy, error) {
 // DecodeYAML decodes one YAML document into v as strictly as policy files are read: an unknown field at any
 // depth, a wrong type, a bad duration or a second document is an error with its position, and every error is
 // reported at once (as Errors). Fields v already holds are defaults: what the document leaves out keeps them,
-// and an empty block keeps them too. v must point to a struct of the kinds policy files use.
-func DecodeYAML(file string, data []byte, v any) error {
+// and an empty block keeps them too. v must point to a struct of the kinds policy files use. The Where it returns
+// locates the document's fields, so that a check of the decoded values can name the line of a bad one.
+func DecodeYAML(file string, data []byte, v any) (Where, error) {
 	n, errs := document(file, data)
 	if errs != nil {
-		return errs
+		return nil, errs
 	}
 	d := newDecoder(file)
 	d.decode(n, reflect.ValueOf(v).Elem(), "")
-	return d.errs.Err()
+	return d.where, d.errs.Err()
+}
+
+// Where tells where a document wrote a field path such as "leaderElection.leaseDuration": its line and column, or
+// those of its nearest parent that the document wrote; 0, 0 when it wrote neither (the value is a default).
+type Where func(path string) (line, col int)
+
+func (d *decoder) where(path string) (line, col int) {
+	for path != "" {
+		if m, ok := d.pos[path]; ok {
+			return m.line, m.col
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0, 0
 }
 
 // document parses the single YAML document of a file.

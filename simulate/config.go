@@ -65,6 +65,20 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 	if c.Mode != Replay && c.Mode != ClosedLoop {
 		return c, fmt.Errorf("mode %q: want replay or closed-loop", c.Mode)
 	}
+	if c.Interval != 0 && c.Interval < time.Second {
+		return c, fmt.Errorf("interval %s: want at least 1s (or 0 for each policy's own)", c.Interval)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"start-up", c.Model.Startup}, {"scrape interval", c.Model.Scrape}, {"max age", c.MaxAge}, {"SLO wait", c.SLOWait}} {
+		if d.v < 0 {
+			return c, fmt.Errorf("%s %s: must not be negative", d.name, d.v)
+		}
+	}
+	if c.Initial < 0 {
+		return c, fmt.Errorf("initial replicas %d: must not be negative", c.Initial)
+	}
 	if c.Scale == 0 {
 		c.Scale = 1
 	}

@@ -100,26 +100,34 @@ func Simulate(rec *metrics.Recording, pols []Named, cfg Config) (*Result, error)
 	return res, nil
 }
 
+// maxSteps bounds a run's steps (and its memory): ten million, about 4.8 years at 15 s.
+const maxSteps = 10_000_000
+
 // cursor walks one series forward in time, never past the time it is asked for.
 type cursor struct {
-	times []time.Time
-	vals  []float64
-	k     int // index of the latest sample at or before the last time asked; -1 before the first
+	times  []time.Time
+	series *metrics.Series
+	k      int // index of the latest time at or before the last time asked; -1 before the first
+	last   int // index of the series' latest sample among those; -1 before its first
 }
 
 func newCursor(rec *metrics.Recording, series int) *cursor {
-	return &cursor{times: rec.Times, vals: rec.Series[series].Values, k: -1}
+	return &cursor{times: rec.Times, series: &rec.Series[series], k: -1, last: -1}
 }
 
-// at returns the latest sample at or before t and its time. Times asked must not decrease.
+// at returns the series' latest sample at or before t and its time, as an instant query would: times where the
+// series is absent (a merged recording's other series) are passed over. Times asked must not decrease.
 func (c *cursor) at(t time.Time) (float64, time.Time, bool) {
 	for c.k+1 < len(c.times) && !c.times[c.k+1].After(t) {
 		c.k++
+		if c.series.Has(c.k) {
+			c.last = c.k
+		}
 	}
-	if c.k < 0 {
+	if c.last < 0 {
 		return 0, time.Time{}, false
 	}
-	return c.vals[c.k], c.times[c.k], true
+	return c.series.Values[c.last], c.times[c.last], true
 }
 
 // pods is the in-memory scaler: spec replicas, of which some are ready and some still starting.
@@ -179,6 +187,14 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	run := Run{Name: np.Name, Policy: p, Interval: iv}
 	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
 	n := int(end.Sub(start)/iv) + 1
+	if n > maxSteps {
+		return run, fmt.Errorf("%s: the recording spans %s, %d steps of policy %s's interval %s: more than %d (are its timestamps seconds?)",
+			rec.File, policy.FormatDuration(end.Sub(start)), n, np.Name, policy.FormatDuration(iv), maxSteps)
+	}
+	if first := (cfg.Warmup + iv - 1) / iv; int(first) >= n {
+		return run, fmt.Errorf("warm-up %s leaves no step of policy %s (every %s) to score before the recording ends at %s",
+			policy.FormatDuration(cfg.Warmup), np.Name, policy.FormatDuration(iv), end.Format(time.RFC3339))
+	}
 	secs := iv.Seconds()
 	closed := cfg.Mode == ClosedLoop
 	model := cfg.Model
@@ -202,8 +218,8 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	lag := max(1, int(math.Round(float64(model.Scrape)/float64(iv))))
 
 	bound := func(d float64) int32 {
-		b := int32(math.Ceil(d/model.Capacity - 1e-9))
-		return min(max(b, p.MinReplicas), p.MaxReplicas)
+		b := math.Ceil(d/model.Capacity - 1e-9) // a float: demand near MaxFloat64 must not wrap to a small count
+		return int32(min(max(b, float64(p.MinReplicas)), float64(p.MaxReplicas)))
 	}
 	var d0 float64
 	if closed {
@@ -216,7 +232,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		case closed:
 			initial = bound(d0)
 		case rec.Lookup("replicas") >= 0:
-			initial = int32(rec.Series[rec.Lookup("replicas")].Values[0])
+			initial = int32(min(math.Round(rec.Series[rec.Lookup("replicas")].Values[0]), math.MaxInt32))
 		default:
 			initial = p.MinReplicas
 		}

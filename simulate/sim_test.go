@@ -276,16 +276,19 @@ metrics: [{kind: qps, perReplica: 1, window: 15s}, {kind: promql, name: p, query
 	}
 }
 
-// Replay feeds the recorded readings; a gap longer than maxAge makes them stale, and the policy holds.
-func TestReplay(t *testing.T) {
-	rec := recording(t, "qps,replicas", "0,20,2", "15,20,2", "30,80,2", "45,80,3", "300,10,3", "315,10,3")
-	pol := parse(t, nil, "hpa", `
+// replayHPA is HPA's algorithm on 10 req/s per replica, scaling down at once.
+const replayHPA = `
 target: {namespace: a, name: b}
 maxReplicas: 10
 algorithm: {name: hpa}
 metrics: [{kind: qps, perReplica: 10}]
 behavior: {scaleDown: {stabilizationWindow: 0s}}
-`)
+`
+
+// Replay feeds the recorded readings; a gap longer than maxAge makes them stale, and the policy holds.
+func TestReplay(t *testing.T) {
+	rec := recording(t, "qps,replicas", "0,20,2", "15,20,2", "30,80,2", "45,80,3", "300,10,3", "315,10,3")
+	pol := parse(t, nil, "hpa", replayHPA)
 	res, err := Simulate(rec, []Named{pol}, Config{Mode: Replay, Steps: true, Model: Model{Startup: 15 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -339,6 +342,18 @@ metrics: [{kind: cpu, utilization: 50}]
 			`test.csv:3: replicas: want a number, got NaN (not allowed in this column)`},
 		{"no capacity", recording(t, "value", "0,1"), Config{}, "closed-loop mode needs --capacity: the demand one replica serves at 100 % CPU"},
 		{"bad mode", recording(t, "value", "0,1"), Config{Mode: "live"}, `mode "live": want replay or closed-loop`},
+		{"negative interval", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Interval: -15 * time.Second},
+			"interval -15s: want at least 1s (or 0 for each policy's own)"},
+		{"tiny interval", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Interval: time.Nanosecond},
+			"interval 1ns: want at least 1s (or 0 for each policy's own)"},
+		{"negative start-up", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1, Startup: -time.Second}},
+			"start-up -1s: must not be negative"},
+		{"negative max age", recording(t, "cpu", "0,1", "15,1"), Config{Mode: Replay, MaxAge: -time.Second}, "max age -1s: must not be negative"},
+		{"negative initial", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Initial: -3}, "initial replicas -3: must not be negative"},
+		{"warm-up past the last step", recording(t, "value", "0,1", "50,1", "100,1"), Config{Model: Model{Capacity: 1}, Warmup: 95 * time.Second},
+			"warm-up 1m35s leaves no step of policy p (every 15s) to score before the recording ends at 2026-07-01T00:01:40Z"},
+		{"a span of centuries", recording(t, "value", "0,1", "9000000000,1"), Config{Model: Model{Capacity: 1}},
+			"test.csv: the recording spans 104166d16h, 600000001 steps of policy p's interval 15s: more than 10000000 (are its timestamps seconds?)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,6 +510,11 @@ func TestSetField(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "p.yaml with metrics[0].utilization=0:3:") || !strings.Contains(err.Error(), "must be greater than 0") {
 		t.Errorf("RunSweep with a bad value = %v", err)
 	}
+	// Replay has no demand, so no cost ratio or overload to rank points by: a sweep there is refused.
+	_, err = RunSweep(recording(t, "cpu", "0,1", "15,2"), []Source{{Name: "p", File: "p.yaml", Data: src}}, Sweep{Field: "metrics[0].utilization", Values: []string{"50", "60"}}, Config{Mode: Replay})
+	if err == nil || !strings.Contains(err.Error(), "replay mode cannot score") {
+		t.Errorf("RunSweep in replay = %v; want a refusal", err)
+	}
 }
 
 func TestFrontier(t *testing.T) {
@@ -602,5 +622,48 @@ func writeFile(t *testing.T, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two recordings on offset timelines: at each step a series reads its own latest sample, as an instant query
+// would, not the NaN that merging put where it has no sample.
+func TestReplayMerged(t *testing.T) {
+	var cpu, qps []string
+	for k := range 40 {
+		cpu = append(cpu, fmt.Sprintf("%d,50", 15*k))
+		qps = append(qps, fmt.Sprintf("%d,20", 15*k+7))
+	}
+	rec, err := metrics.Merge(recording(t, "cpu", cpu...), recording(t, "qps", qps...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := parse(t, nil, "hpa", replayHPA)
+	res, err := Simulate(rec, []Named{pol}, Config{Mode: Replay, Initial: 10, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Runs[0].Steps[len(res.Runs[0].Steps)-1]
+	for _, s := range res.Runs[0].Steps[2:] {
+		if s.Reason == policy.MetricUnavailable {
+			t.Fatalf("%s: %s; want qps read from its latest sample", s.Time.Format(time.TimeOnly), s.Reason)
+		}
+	}
+	if last.Desired != 2 {
+		t.Errorf("last step: desired %d (%s); want 2 (20 req/s at 10 per replica)", last.Desired, last.Reason)
+	}
+}
+
+// A demand too large for int32 replicas saturates the lower bound at maxReplicas instead of wrapping.
+func TestBoundHugeDemand(t *testing.T) {
+	rec := recording(t, "value", "0,3e10", "15,3e10", "30,3e10")
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nmaxReplicas: 100\nmetrics: [{kind: cpu, utilization: 50}]\n")
+	res, err := Simulate(rec, []Named{pol}, Config{Model: Model{Capacity: 10}, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Runs[0].Steps {
+		if s.Bound != 100 {
+			t.Fatalf("%s: bound %d; want maxReplicas 100", s.Time.Format(time.TimeOnly), s.Bound)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"fmt"
 	"runtime"
 	"sort"
 	"sync"
@@ -32,6 +33,9 @@ type SweepResult struct {
 // depend on the order they finish in.
 func RunSweep(rec *metrics.Recording, srcs []Source, sw Sweep, cfg Config) (*SweepResult, error) {
 	cfg.Steps = false
+	if cfg.Mode == Replay {
+		return nil, fmt.Errorf("a sweep compares cost with overload, which replay mode cannot score (it has no demand): sweep in closed-loop mode")
+	}
 	if cfg.Registry == nil {
 		cfg.Registry = policy.Builtin()
 	}

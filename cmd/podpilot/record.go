@@ -89,6 +89,9 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "podpilot record:", err)
 		return 1
 	}
+	for _, w := range rec.Warnings {
+		fmt.Fprintf(stderr, "podpilot record: warning: %s %s; a replay reads these samples as valid, where the daemon would have scaled nothing down on them\n", p.Target, w)
+	}
 	fmt.Fprintf(stderr, "recorded %d metric(s) of %s, %d samples from %s to %s every %s\n", len(p.Metrics), p.Target, len(rec.Times),
 		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), policy.FormatDuration(*step))
 	return 0

@@ -24,7 +24,7 @@ func TestRecordThenSimulate(t *testing.T) {
 			v := 50 + 40*float64(min(i, 240-i))/120
 			vals = append(vals, fmt.Sprintf(`[%d,"%g"]`, 1_782_900_000+15*i, v))
 		}
-		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"namespace":"shop","target":"web"},"values":[%s]}]}}`, strings.Join(vals, ","))
+		fmt.Fprintf(w, `{"status":"success","warnings":["store gateway down: partial response"],"data":{"resultType":"matrix","result":[{"metric":{"namespace":"shop","target":"web"},"values":[%s]}]}}`, strings.Join(vals, ","))
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
@@ -35,6 +35,9 @@ func TestRecordThenSimulate(t *testing.T) {
 	code := dispatch([]string{"record", "--policy", pol, "--prometheus-url", srv.URL, "--start", "1782900000", "--end", "1782903585", "--out", rec}, &out, &errb)
 	if code != 0 || !strings.Contains(errb.String(), "recorded 1 metric(s) of shop/web, 240 samples") {
 		t.Fatalf("record = %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "podpilot record: warning: shop/web metric qps: Prometheus warned: store gateway down: partial response (query: ") {
+		t.Errorf("record did not pass on Prometheus's warning:\n%s", errb.String())
 	}
 	data, _ := os.ReadFile(rec)
 	if !strings.HasPrefix(string(data), "timestamp,qps\n1782900000,50\n") {

@@ -101,7 +101,7 @@ func (f *daemonFlags) load() (controller.Config, error) {
 	set(&cfg.Log.Level, f.logLevel)
 	set(&cfg.Kube.Kubeconfig, f.kubeconfig)
 	cfg.DryRun = cfg.DryRun || f.dryRun
-	return cfg, cfg.Validate("flags")
+	return cfg, cfg.Validate("flags", nil)
 }
 
 func newLogger(c controller.LogConfig, stderr io.Writer) (*zap.Logger, error) {

@@ -82,6 +82,23 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	// The model's zero values mean "the default" in the simulate package, so an explicit 0 here would be replaced
+	// without a word: refuse it instead.
+	for _, f := range []struct {
+		name string
+		bad  bool
+	}{{"startup", *startup <= 0}, {"scrape", *scrape <= 0}, {"scale", *scale <= 0}, {"max-utilization", *maxUtil <= 0},
+		{"slo-utilization", *sloUtil <= 0}, {"slo-wait", *sloWait <= 0}} {
+		if f.bad {
+			return fail(fmt.Errorf("--%s %s: must be more than 0", f.name, fs.Lookup(f.name).Value))
+		}
+	}
+	switch *output {
+	case "table", "json", "csv":
+	default:
+		return fail(fmt.Errorf("--output %q: want table, json or csv", *output))
+	}
+
 	var parts []*metrics.Recording
 	for _, r := range recs {
 		name, path, ok := strings.Cut(r, "=")
@@ -108,13 +125,20 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	w := stdout
+	done := func() int { return 0 }
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
 			return fail(err)
 		}
-		defer f.Close()
+		defer f.Close() // on a failure; done closes it and checks the close, which can lose the output
 		w = f
+		done = func() int {
+			if err := f.Close(); err != nil {
+				return fail(err)
+			}
+			return 0
+		}
 	}
 	if *sweep != "" {
 		sw, err := simulate.ParseSweep(*sweep)
@@ -128,7 +152,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		if err := simulate.WriteSweep(w, sr); err != nil {
 			return fail(err)
 		}
-		return 0
+		return done()
 	}
 	named, err := simulate.Parse(srcs, policy.Builtin())
 	if err != nil {
@@ -149,8 +173,6 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		err = simulate.WriteJSON(w, res, files)
 	case "csv":
 		err = simulate.WriteStepsCSV(w, res)
-	default:
-		return fail(fmt.Errorf("--output %q: want table, json or csv", *output))
 	}
 	if err != nil {
 		return fail(err)
@@ -168,5 +190,5 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	return 0
+	return done()
 }

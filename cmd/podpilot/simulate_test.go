@@ -43,6 +43,10 @@ func TestSimulateCmd(t *testing.T) {
 			"err.json: Prometheus answered with an error: timeout: query timed out"},
 		{"lacks a metric", []string{"--recording", "qps=" + write("q.json", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"5"],[16,"6"]]}]}}`), "--mode", "replay", "--policy", pol}, 1, "",
 			`q.json: no series "cpu", which policy web needs for metrics[0] (the recording has "qps")`},
+		{"explicit zero start-up", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--startup", "0s"}, 1, "", "--startup 0s: must be more than 0"},
+		{"explicit zero scale", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--scale", "0"}, 1, "", "--scale 0: must be more than 0"},
+		{"bad output before any file", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--output", "xml", "--out", filepath.Join(dir, "never")}, 1, "",
+			`--output "xml": want table, json or csv`},
 		{"bad policy", []string{"--recording", azure, "--capacity", "1", "--policy", write("bad.yaml", "target: {namespace: a, name: b}\n")}, 1, "",
 			"bad.yaml:1:1: maxReplicas: required"},
 	}
@@ -54,6 +58,9 @@ func TestSimulateCmd(t *testing.T) {
 				t.Errorf("simulate %v = %d\nstdout: %.500s\nstderr: %s\nwant %d, stdout with %q, stderr with %q", tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
 			}
 		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "never")); err == nil {
+		t.Errorf("a refused --output still created its --out file")
 	}
 }
 
