@@ -18,14 +18,30 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// PrometheusBinary is the Prometheus the harness runs (Debian's package).
-var PrometheusBinary = "/usr/bin/prometheus"
+// prometheusBinary is the Prometheus the harness runs: $PODPILOT_PROMETHEUS, or the Prometheus 3 that
+// test/cluster/build.sh builds into the cache (the third path it prints).
+func prometheusBinary(t testing.TB) string {
+	if p := os.Getenv("PODPILOT_PROMETHEUS"); p != "" {
+		return p
+	}
+	out, err := script(20*time.Minute, filepath.Join(Root(t), "test/cluster/build.sh"))
+	if err != nil {
+		t.Fatalf("build.sh: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	fields := strings.Fields(lines[len(lines)-1])
+	if len(fields) != 3 {
+		t.Fatalf("build.sh printed %q last; want the Kubernetes and kwok folders and the Prometheus binary", lines[len(lines)-1])
+	}
+	return fields[2]
+}
 
 // Prometheus is a Prometheus server started for one test.
 type Prometheus struct {
 	URL string // http://127.0.0.1:PORT
 	*Process
-	args []string
+	binary string
+	args   []string
 }
 
 // StartPrometheus starts Prometheus on a free 127.0.0.1 port with a temp TSDB, scraping the given host:port
@@ -73,7 +89,10 @@ func (p *Prometheus) Restart(t testing.TB) {
 
 func (p *Prometheus) start(t testing.TB) {
 	t.Helper()
-	p.Process = StartProcess(t, "prometheus", exec.Command(PrometheusBinary, p.args...))
+	if p.binary == "" {
+		p.binary = prometheusBinary(t)
+	}
+	p.Process = StartProcess(t, "prometheus", exec.Command(p.binary, p.args...))
 	client := &http.Client{Timeout: 2 * time.Second}
 	Eventually(t, time.Minute, "prometheus ready at "+p.URL+"/-/ready", func() (bool, string) {
 		select {
