@@ -220,30 +220,40 @@ func WriteTable(w io.Writer, res *Result) error {
 		head = append(head, "lower bound")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
-	row := func(label string, f func(Summary) string) {
+	// Each run's own scored time: policies may have different intervals.
+	scored := func(r Run) float64 { return float64(r.Summary.Steps) * r.Interval.Seconds() }
+	row := func(label string, f func(s Summary, secs float64) string) {
 		cells := []string{label}
 		for _, r := range res.Runs {
-			cells = append(cells, f(r.Summary))
+			cells = append(cells, f(r.Summary, scored(r)))
 		}
 		if closed && len(res.Runs) > 0 {
-			cells = append(cells, f(res.Runs[0].Bound))
+			cells = append(cells, f(res.Runs[0].Bound, scored(res.Runs[0])))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
-	total := 0.0
-	if len(res.Runs) > 0 {
-		total = float64(res.Runs[0].Summary.Steps) * res.Runs[0].Interval.Seconds()
+	row("cost (× lower bound)", func(s Summary, _ float64) string { return f2(s.CostRatio) })
+	row("replica-hours", func(s Summary, _ float64) string { return f1(s.ReplicaSeconds / 3600) })
+	row("overload (s)", func(s Summary, _ float64) string { return f0(s.OverloadSeconds) })
+	row("overload (% of time)", func(s Summary, secs float64) string { return f2(100 * s.OverloadSeconds / secs) })
+	row("SLO violation (s)", func(s Summary, _ float64) string { return f0(s.SLOSeconds) })
+	row("unserved work", func(s Summary, _ float64) string { return f0(s.Unserved) })
+	row("scale events", func(s Summary, _ float64) string { return strconv.Itoa(s.ScaleEvents) })
+	row("reversals", func(s Summary, _ float64) string { return strconv.Itoa(s.Reversals) })
+	row("peak replicas", func(s Summary, _ float64) string { return strconv.Itoa(int(s.PeakReplicas)) })
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	row("cost (× lower bound)", func(s Summary) string { return f2(s.CostRatio) })
-	row("replica-hours", func(s Summary) string { return f1(s.ReplicaSeconds / 3600) })
-	row("overload (s)", func(s Summary) string { return f0(s.OverloadSeconds) })
-	row("overload (% of time)", func(s Summary) string { return f2(100 * s.OverloadSeconds / total) })
-	row("SLO violation (s)", func(s Summary) string { return f0(s.SLOSeconds) })
-	row("unserved work", func(s Summary) string { return f0(s.Unserved) })
-	row("scale events", func(s Summary) string { return strconv.Itoa(s.ScaleEvents) })
-	row("reversals", func(s Summary) string { return strconv.Itoa(s.Reversals) })
-	row("peak replicas", func(s Summary) string { return strconv.Itoa(int(s.PeakReplicas)) })
-	return tw.Flush()
+	if closed && len(res.Runs) > 1 {
+		for _, r := range res.Runs[1:] {
+			if r.Bound.ReplicaSeconds != res.Runs[0].Bound.ReplicaSeconds {
+				_, err := fmt.Fprintf(w, "\n  The lower bound column is %s's (its bounds and interval); %s's differs, and each cost ratio is against the policy's own.\n",
+					res.Runs[0].Name, r.Name)
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func f0(f float64) string { return fmtNum(f, 0) }

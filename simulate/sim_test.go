@@ -667,3 +667,36 @@ func TestBoundHugeDemand(t *testing.T) {
 		}
 	}
 }
+
+// Policies with different intervals and bounds: each overload share is of the policy's own scored time, and the
+// table says whose lower bound its last column is.
+func TestTableMixedPolicies(t *testing.T) {
+	var rows []string
+	for k := range 121 {
+		rows = append(rows, fmt.Sprintf("%d,%d", 15*k, 50+50*(k%20/10)))
+	}
+	rec := recording(t, "value", rows...)
+	a := parse(t, nil, "a", "target: {namespace: a, name: b}\nmaxReplicas: 10\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	b := parse(t, nil, "b", "target: {namespace: a, name: b}\nmaxReplicas: 20\ninterval: 30s\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	res, err := Simulate(rec, []Named{a, b}, Config{Model: Model{Capacity: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := WriteTable(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "The lower bound column is a's (its bounds and interval); b's differs") {
+		t.Errorf("table lacks the lower bound note:\n%s", out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 7 && strings.HasPrefix(line, "  overload (% of time)") {
+			r := res.Runs[1] // 61 steps of 30 s
+			if want := fmt.Sprintf("%.2f", 100*r.Summary.OverloadSeconds/1830); f[5] != want || r.Summary.OverloadSeconds == 0 {
+				t.Errorf("b's overload share %s (%v s overloaded); want %s, of its own 1830 s", f[5], r.Summary.OverloadSeconds, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no overload share row in\n%s", out.String())
+}

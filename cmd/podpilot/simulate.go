@@ -101,13 +101,19 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 
 	var parts []*metrics.Recording
 	for _, r := range recs {
-		name, path, ok := strings.Cut(r, "=")
-		if !ok {
-			path, name = r, strings.TrimSuffix(filepath.Base(r), filepath.Ext(r))
+		name, path, named := strings.Cut(r, "=")
+		if _, err := os.Stat(r); !named || err == nil { // a file whose path holds "=" is a path
+			path, name, named = r, strings.TrimSuffix(filepath.Base(r), filepath.Ext(r)), false
 		}
 		rec, err := metrics.ReadFile(path, name)
 		if err != nil {
 			return fail(err)
+		}
+		if named && (len(rec.Series) != 1 || rec.Series[0].Name != name) { // a CSV names its series in its header
+			if len(rec.Series) != 1 {
+				return fail(fmt.Errorf("--recording %s: NAME= names one series, and %s has %d", r, path, len(rec.Series)))
+			}
+			rec.Series[0].Name = name
 		}
 		parts = append(parts, rec)
 	}

@@ -47,6 +47,10 @@ func TestSimulateCmd(t *testing.T) {
 		{"explicit zero scale", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--scale", "0"}, 1, "", "--scale 0: must be more than 0"},
 		{"bad output before any file", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--output", "xml", "--out", filepath.Join(dir, "never")}, 1, "",
 			`--output "xml": want table, json or csv`},
+		{"NAME= renames a CSV's one series", []string{"--recording", "cpu=" + write("one.csv", "timestamp,value\n0,50\n15,50\n"), "--mode", "replay", "--policy", pol}, 0, "replay on", ""},
+		{"NAME= on a CSV of two series", []string{"--recording", "cpu=" + write("two.csv", "timestamp,a,b\n0,1,2\n"), "--mode", "replay", "--policy", pol}, 1, "",
+			"NAME= names one series, and " + filepath.Join(dir, "two.csv") + " has 2"},
+		{"a path with =", []string{"--recording", write("cpu=x.csv", "timestamp,cpu\n0,50\n15,50\n"), "--mode", "replay", "--policy", pol}, 0, "replay on", ""},
 		{"bad policy", []string{"--recording", azure, "--capacity", "1", "--policy", write("bad.yaml", "target: {namespace: a, name: b}\n")}, 1, "",
 			"bad.yaml:1:1: maxReplicas: required"},
 	}
