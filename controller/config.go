@@ -3,8 +3,10 @@ package controller
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	promconfig "github.com/prometheus/common/config"
@@ -123,8 +125,10 @@ func (c *Config) Validate(file string, at policy.Where) error {
 		}
 		errs = append(errs, e)
 	}
-	if c.Prometheus.Address == "" {
+	if u, err := url.Parse(c.Prometheus.Address); c.Prometheus.Address == "" {
 		bad("prometheus.address", "required")
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("prometheus.address", "want an http:// or https:// URL such as http://prometheus-operated.monitoring.svc:9090, got %q", c.Prometheus.Address)
 	}
 	if c.Prometheus.Timeout <= 0 {
 		bad("prometheus.timeout", "must be more than 0s, got %s", c.Prometheus.Timeout)
@@ -141,8 +145,10 @@ func (c *Config) Validate(file string, at policy.Where) error {
 	if c.Reload < 100*time.Millisecond {
 		bad("reload", "must be at least 100ms, got %s", c.Reload)
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("listen", "want a port from 0 to 65535, got %q", port)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -55,6 +55,9 @@ func TestLoadConfigErrors(t *testing.T) {
 				`c.yaml:3:7: log.level: want debug, info, warn or error, got "loud"`, "c.yaml:4:1: leaderElection: want leaseDuration > renewDeadline"}},
 		{"bad values in blocks", "kube:\n  qps: 10\n  burst: -1\nprometheus:\n  maxAge: 0s\n",
 			[]string{"c.yaml:3:3: kube.burst: must be positive, got -1", "c.yaml:5:3: prometheus.maxAge: must be more than 0s, got 0s"}},
+		{"address without a scheme", "prometheus: {address: prometheus.monitoring.svc:9090}\n",
+			[]string{`c.yaml:1:14: prometheus.address: want an http:// or https:// URL`}},
+		{"port out of range", "listen: \":99999\"\n", []string{`c.yaml:1:1: listen: want a port from 0 to 65535, got "99999"`}},
 		{"errors in line order", "listen: nowhere\ninterval: 0s\n", []string{"c.yaml:1:1: listen: want host:port, got \"nowhere\"\n" + f + ":2:1: interval:"}},
 		{"empty block keeps defaults", "leaderElection:\n", nil},
 	}

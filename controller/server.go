@@ -71,6 +71,8 @@ func Ready(store *Store, synced func() bool) func() error {
 		switch {
 		case !store.Loaded():
 			return errors.New("policies not loaded yet")
+		case store.Unlisted() != nil:
+			return fmt.Errorf("policy paths cannot be listed: %w", store.Unlisted())
 		case synced != nil && !synced():
 			return errors.New("Kubernetes caches not synced yet")
 		}

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type Store struct {
 	ok     bool               // a load has completed
 	errors map[string]string  // path → the latest rejection of its content, for /readyz and tests
 	dups   map[string]string  // path → its rejection as a duplicate target, as of the last assembly
+	// unlisted is why paths could not be listed at the last load: /readyz reports it, so that a mistyped path
+	// shows as an unready pod rather than a ready daemon with nothing to do.
+	unlisted error
 }
 
 type loaded struct {
@@ -79,17 +83,24 @@ func (s *Store) Rejected() map[string]string {
 // Reload reads the files again. Only changed files are parsed. It returns the problems it found (nil if none);
 // the store always keeps working with what is valid.
 func (s *Store) Reload() error {
-	files, listErr := policy.Files(s.paths)
+	// A path that cannot be listed (an I/O error, a mount being replaced, a typo) says nothing about its files:
+	// the ones loaded from it stay in force, with their history, until it can be listed again. Other paths'
+	// removals still take effect.
+	var files, unlisted []string
+	var problems []error
+	for _, p := range s.paths {
+		fs, err := policy.Files([]string{p})
+		files = append(files, fs...)
+		if err != nil {
+			unlisted = append(unlisted, p)
+			problems = append(problems, err)
+			s.m.reloadError(p)
+			s.log.Error("listing policy files failed: the policies loaded from that path before stay in force", zap.String("path", p), zap.Error(err))
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var problems []error
-	if listErr != nil {
-		// A path that cannot be listed (an I/O error, a mount being replaced) says nothing about its files: the
-		// ones loaded from it stay in force, with their history, until it can be listed again.
-		problems = append(problems, listErr)
-		s.m.reloadError(strings.Join(s.paths, ","))
-		s.log.Error("listing policy files failed: the policies loaded before stay in force", zap.Error(listErr))
-	}
+	s.unlisted = errors.Join(problems...)
 	seen := map[string]bool{}
 	changed := false
 	for _, f := range files {
@@ -130,7 +141,7 @@ func (s *Store) Reload() error {
 		}
 	}
 	for f := range s.files {
-		if !seen[f] && listErr == nil {
+		if !seen[f] && !slices.ContainsFunc(unlisted, func(p string) bool { return under(f, p) }) {
 			delete(s.files, f)
 			delete(s.errors, f)
 			changed = true
@@ -143,6 +154,19 @@ func (s *Store) Reload() error {
 	}
 	s.ok = true
 	return errors.Join(problems...)
+}
+
+// under reports whether file f was listed from path p (the file itself, or a directory holding it).
+func under(f, p string) bool {
+	p = filepath.Clean(p)
+	return f == p || filepath.Dir(f) == p
+}
+
+// Unlisted returns why some policy paths could not be listed at the last load, or nil when all could.
+func (s *Store) Unlisted() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.unlisted
 }
 
 // assemble builds the policy list from the files. A target claimed by two files stays with the one in force, and

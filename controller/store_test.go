@@ -114,3 +114,28 @@ func TestStoreListingFails(t *testing.T) {
 		t.Errorf("reload error metric for the path = %v; want 1", n)
 	}
 }
+
+// One path that cannot be listed holds only its own policies: a file removed from another path goes, and /readyz
+// reports the path, so that a mistyped one shows as an unready pod.
+func TestStoreOnePathUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "web.yaml")
+	os.WriteFile(file, []byte(webPolicy), 0o644)
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	s := NewStore([]string{dir, missing}, policy.Builtin(), zap.NewNop(), nil)
+	if err := s.Reload(); err == nil || len(s.Policies()) != 1 {
+		t.Fatalf("first load = %v, %d policies; want the missing path's error and web in force", err, len(s.Policies()))
+	}
+	if err := Ready(s, nil)(); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Errorf("ready = %v; want the unlisted path", err)
+	}
+	os.Remove(file)
+	s.Reload()
+	if n := len(s.Policies()); n != 0 {
+		t.Errorf("%d policies after web.yaml was removed from its listed directory; want 0", n)
+	}
+	os.WriteFile(missing, []byte(webPolicy), 0o644)
+	if err := s.Reload(); err != nil || len(s.Policies()) != 1 || Ready(s, nil)() != nil {
+		t.Errorf("once the path exists: %v, %d policies, ready %v; want no error, 1, ready", err, len(s.Policies()), Ready(s, nil)())
+	}
+}

@@ -155,7 +155,8 @@ func TestDeployment(t *testing.T) {
 	}
 }
 
-// Every policy example is valid, and the kustomization ships every one of them.
+// Every policy example is valid, and the kustomization ships every one of them; the policies keep a stable
+// ConfigMap name (hot reload) and the configuration a hashed one (read at start, so an edit rolls the pods).
 func TestPoliciesShipped(t *testing.T) {
 	ps, err := policy.Load([]string{"policies"}, policy.Builtin())
 	if err != nil {
@@ -167,16 +168,29 @@ func TestPoliciesShipped(t *testing.T) {
 	}
 	var k struct {
 		Generators []struct {
-			Name  string   `yaml:"name"`
-			Files []string `yaml:"files"`
+			Name    string   `yaml:"name"`
+			Files   []string `yaml:"files"`
+			Options struct {
+				NoHash bool `yaml:"disableNameSuffixHash"`
+			} `yaml:"options"`
 		} `yaml:"configMapGenerator"`
+		Global map[string]any `yaml:"generatorOptions"`
 	}
 	data, _ := os.ReadFile("kustomization.yaml")
 	yaml.Unmarshal(data, &k)
 	var shipped []string
 	for _, g := range k.Generators {
-		if g.Name == "podpilot-policies" {
+		switch g.Name {
+		case "podpilot-policies":
 			shipped = g.Files
+			if !g.Options.NoHash {
+				t.Errorf("podpilot-policies has a hashed name: an edit would roll the pods instead of hot-reloading")
+			}
+		case "podpilot-config":
+			// The configuration is read once at start: an edit must make a new name, which rolls the pods.
+			if g.Options.NoHash || k.Global != nil {
+				t.Errorf("podpilot-config has a stable name (generatorOptions %v): an edit would never reach the running pods", k.Global)
+			}
 		}
 	}
 	sort.Strings(shipped)

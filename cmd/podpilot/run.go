@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -34,7 +35,19 @@ type daemonFlags struct {
 	policies                                                         list
 	leaderElect                                                      string
 	leNamespace, leName, listen, logLevel, kubeconfig                string
-	dryRun                                                           bool
+	dryRun                                                           optBool
+}
+
+// optBool is a boolean flag that knows whether it was given, so that --dry-run=false can turn off a file's
+// dryRun: true.
+type optBool struct{ set, v bool }
+
+func (b *optBool) String() string   { return strconv.FormatBool(b.v) }
+func (b *optBool) IsBoolFlag() bool { return true }
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	b.set, b.v = err == nil, v
+	return err
 }
 
 // registerPrometheus adds the configuration file and Prometheus flags, which run and record share.
@@ -57,7 +70,7 @@ func (f *daemonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "", "address for /healthz, /readyz and /metrics (default :8080)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, or $KUBECONFIG)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "decide, log and emit metrics, but never write")
+	fs.Var(&f.dryRun, "dry-run", "decide, log and emit metrics, but never write (--dry-run=false overrides the file)")
 }
 
 // load reads the configuration file (if any) and applies the flags over it.
@@ -100,7 +113,9 @@ func (f *daemonFlags) load() (controller.Config, error) {
 	set(&cfg.Listen, f.listen)
 	set(&cfg.Log.Level, f.logLevel)
 	set(&cfg.Kube.Kubeconfig, f.kubeconfig)
-	cfg.DryRun = cfg.DryRun || f.dryRun
+	if f.dryRun.set {
+		cfg.DryRun = f.dryRun.v
+	}
 	return cfg, cfg.Validate("flags", nil)
 }
 
