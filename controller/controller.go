@@ -190,6 +190,12 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 		c.log.Warn("query warning", zap.String("warning", w))
 	}
 	for i, p := range due {
+		if ctx.Err() != nil {
+			// The pass was stopped (leadership lost, or shutdown): its readings failed for that reason, not the
+			// metrics'. Nothing is decided, recorded or reported, and the target is due again next pass.
+			res.Outcomes = append(res.Outcomes, Outcome{Target: p.Target.String(), Skipped: "Stopped"})
+			continue
+		}
 		var obs []policy.Observation
 		if i < len(fetched.Obs) {
 			obs = fetched.Obs[i]

@@ -273,6 +273,27 @@ func TestPassScales(t *testing.T) {
 	}
 }
 
+// A pass whose context is cancelled (the lease lost, a SIGTERM) decides and reports nothing: the failed queries
+// are not a metric outage, and there is no Warning Event or write.
+func TestPassStopped(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "100", t0))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := f.ctl.Pass(ctx, func() bool { return false })
+	if ev := f.drainEvents(); len(ev) != 0 {
+		t.Errorf("events = %q; want none", ev)
+	}
+	if len(res.Outcomes) != 1 || res.Outcomes[0].Skipped != "Stopped" || len(f.patches()) != 0 {
+		t.Errorf("outcomes = %+v, patches %q; want one skipped as Stopped and no write", res.Outcomes, f.patches())
+	}
+	// The next pass, with a live context, is not held back by the stopped one.
+	if res := f.ctl.Pass(context.Background(), always); len(res.Outcomes) != 1 || !res.Outcomes[0].Scaled {
+		t.Errorf("next pass = %+v; want the scale", res.Outcomes)
+	}
+}
+
 // Every kind of invalid reading holds the target: no scale-down, no write, a Warning Event naming the metric.
 func TestPassInvalidMetrics(t *testing.T) {
 	stale := t0.Add(-10 * time.Minute)
