@@ -91,8 +91,17 @@ func (f *daemonFlags) load() (controller.Config, error) {
 	if f.bearerFile != "" {
 		cfg.HTTP.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: f.bearerFile}
 	}
-	if f.basicUser != "" {
-		cfg.HTTP.BasicAuth = &promconfig.BasicAuth{Username: f.basicUser, PasswordFile: f.basicPassFile}
+	if f.basicUser != "" || f.basicPassFile != "" {
+		// Each flag overrides its own field of the file's basic_auth, and keeps the other.
+		ba := promconfig.BasicAuth{}
+		if cfg.HTTP.BasicAuth != nil {
+			ba = *cfg.HTTP.BasicAuth
+		}
+		set(&ba.Username, f.basicUser)
+		if f.basicPassFile != "" {
+			ba.PasswordFile, ba.Password = f.basicPassFile, ""
+		}
+		cfg.HTTP.BasicAuth = &ba
 	}
 	set(&cfg.HTTP.TLSConfig.CAFile, f.caFile)
 	if f.interval != 0 {

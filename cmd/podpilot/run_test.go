@@ -36,3 +36,36 @@ func TestDryRunFlag(t *testing.T) {
 		}
 	}
 }
+
+// The basic-auth flags override their own field of the file's basic_auth and keep the other.
+func TestBasicAuthFlags(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "policies"), 0o755)
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("policies: [policies]\nprometheus:\n  http:\n    basic_auth: {username: file-user, password_file: pass}\n"), 0o644)
+	tests := []struct {
+		args           []string
+		user, passFile string
+	}{
+		{nil, "file-user", filepath.Join(dir, "pass")},
+		{[]string{"--prometheus-basic-auth-user", "flag-user"}, "flag-user", filepath.Join(dir, "pass")},
+		{[]string{"--prometheus-basic-auth-password-file", "/run/p"}, "file-user", "/run/p"},
+	}
+	for _, tt := range tests {
+		var f daemonFlags
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f.register(fs)
+		if err := fs.Parse(append([]string{"--config", file}, tt.args...)); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.load()
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		ba := cfg.HTTP.BasicAuth
+		if ba == nil || ba.Username != tt.user || ba.PasswordFile != tt.passFile {
+			t.Errorf("%v: basic_auth %+v; want user %s, password file %s", tt.args, ba, tt.user, tt.passFile)
+		}
+	}
+}
