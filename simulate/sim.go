@@ -232,7 +232,12 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		case closed:
 			initial = bound(d0)
 		case rec.Lookup("replicas") >= 0:
-			initial = int32(min(math.Round(rec.Series[rec.Lookup("replicas")].Values[0]), math.MaxInt32))
+			r := &rec.Series[rec.Lookup("replicas")]
+			j := 0
+			for j < len(r.Values)-1 && !r.Has(j) { // a merged recording may start before the replicas column
+				j++
+			}
+			initial = int32(min(math.Round(r.Values[j]), math.MaxInt32))
 		default:
 			initial = p.MinReplicas
 		}

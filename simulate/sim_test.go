@@ -700,3 +700,18 @@ func TestTableMixedPolicies(t *testing.T) {
 	}
 	t.Errorf("no overload share row in\n%s", out.String())
 }
+
+// A replicas column merged from a recording that starts later gives the initial count from its first sample.
+func TestReplayMergedReplicas(t *testing.T) {
+	rec, err := metrics.Merge(recording(t, "qps", "0,20", "15,20", "30,20"), recording(t, "replicas", "7,3", "22,3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Simulate(rec, []Named{parse(t, nil, "hpa", replayHPA)}, Config{Mode: Replay, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Runs[0].Steps[0].Current; c != 3 {
+		t.Errorf("initial replicas = %d; want the replicas column's first sample, 3", c)
+	}
+}
