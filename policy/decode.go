@@ -43,18 +43,27 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.bad[path] = true
 }
 
-// at returns the recorded position of path, or of its nearest recorded parent.
-func (d *decoder) at(path string) mark {
-	for {
+// written returns the recorded position of path, or of its nearest recorded parent other than the document.
+func (d *decoder) written(path string) (mark, bool) {
+	for path != "" {
 		if m, ok := d.pos[path]; ok {
-			return m
+			return m, true
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i < 0 {
-			return d.pos[""]
+			break
 		}
 		path = path[:i]
 	}
+	return mark{}, false
+}
+
+// at returns the recorded position of path, or of its nearest recorded parent, or of the document.
+func (d *decoder) at(path string) mark {
+	if m, ok := d.written(path); ok {
+		return m
+	}
+	return d.pos[""]
 }
 
 // fieldf records a validation problem on a field that decoded fine.

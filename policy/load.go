@@ -127,17 +127,8 @@ func DecodeYAML(file string, data []byte, v any) (Where, error) {
 type Where func(path string) (line, col int)
 
 func (d *decoder) where(path string) (line, col int) {
-	for path != "" {
-		if m, ok := d.pos[path]; ok {
-			return m.line, m.col
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0, 0
+	m, _ := d.written(path)
+	return m.line, m.col
 }
 
 // document parses the single YAML document of a file.

@@ -6,7 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/podpilot/podpilot/controller"
 )
+
+// loadRun parses podpilot run's flags over the configuration file and loads them as run does.
+func loadRun(t *testing.T, file string, args ...string) (controller.Config, error) {
+	t.Helper()
+	var f daemonFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.register(fs)
+	if err := fs.Parse(append([]string{"--config", file}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return f.load()
+}
 
 // --dry-run overrides the file both ways; left out, the file's value stands.
 func TestDryRunFlag(t *testing.T) {
@@ -23,14 +38,7 @@ func TestDryRunFlag(t *testing.T) {
 		{[]string{"--dry-run"}, true},
 	}
 	for _, tt := range tests {
-		var f daemonFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		f.register(fs)
-		if err := fs.Parse(append([]string{"--config", file}, tt.args...)); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.load()
+		cfg, err := loadRun(t, file, tt.args...)
 		if err != nil || cfg.DryRun != tt.want {
 			t.Errorf("%v: dryRun %v, %v; want %v", tt.args, cfg.DryRun, err, tt.want)
 		}
@@ -52,14 +60,7 @@ func TestBasicAuthFlags(t *testing.T) {
 		{[]string{"--prometheus-basic-auth-password-file", "/run/p"}, "file-user", "/run/p"},
 	}
 	for _, tt := range tests {
-		var f daemonFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		f.register(fs)
-		if err := fs.Parse(append([]string{"--config", file}, tt.args...)); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.load()
+		cfg, err := loadRun(t, file, tt.args...)
 		if err != nil {
 			t.Fatalf("%v: %v", tt.args, err)
 		}

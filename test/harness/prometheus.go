@@ -12,17 +12,29 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 )
 
+// promBinary caches the path prometheusBinary finds, once per test binary.
+var promBinary struct {
+	sync.Mutex
+	path string
+}
+
 // prometheusBinary is the Prometheus the harness runs: $PODPILOT_PROMETHEUS, or the Prometheus 3 that
 // test/cluster/build.sh builds into the cache (the third path it prints).
 func prometheusBinary(t testing.TB) string {
 	if p := os.Getenv("PODPILOT_PROMETHEUS"); p != "" {
 		return p
+	}
+	promBinary.Lock()
+	defer promBinary.Unlock()
+	if promBinary.path != "" {
+		return promBinary.path
 	}
 	out, err := script(20*time.Minute, filepath.Join(Root(t), "test/cluster/build.sh"))
 	if err != nil {
@@ -33,15 +45,15 @@ func prometheusBinary(t testing.TB) string {
 	if len(fields) != 3 {
 		t.Fatalf("build.sh printed %q last; want the Kubernetes and kwok folders and the Prometheus binary", lines[len(lines)-1])
 	}
-	return fields[2]
+	promBinary.path = fields[2]
+	return promBinary.path
 }
 
 // Prometheus is a Prometheus server started for one test.
 type Prometheus struct {
 	URL string // http://127.0.0.1:PORT
 	*Process
-	binary string
-	args   []string
+	args []string
 }
 
 // StartPrometheus starts Prometheus on a free 127.0.0.1 port with a temp TSDB, scraping the given host:port
@@ -89,10 +101,7 @@ func (p *Prometheus) Restart(t testing.TB) {
 
 func (p *Prometheus) start(t testing.TB) {
 	t.Helper()
-	if p.binary == "" {
-		p.binary = prometheusBinary(t)
-	}
-	p.Process = StartProcess(t, "prometheus", exec.Command(p.binary, p.args...))
+	p.Process = StartProcess(t, "prometheus", exec.Command(prometheusBinary(t), p.args...))
 	client := &http.Client{Timeout: 2 * time.Second}
 	Eventually(t, time.Minute, "prometheus ready at "+p.URL+"/-/ready", func() (bool, string) {
 		select {
