@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	promconfig "github.com/prometheus/common/config"
@@ -84,14 +86,24 @@ func DefaultConfig() Config {
 // LoadConfig reads a configuration file over the defaults, strictly, reporting every problem with its position.
 // Relative paths (policies, and files in prometheus.http) are relative to the file's directory.
 func LoadConfig(file string) (Config, error) {
-	c := DefaultConfig()
-	data, err := os.ReadFile(file)
+	c, at, err := ReadConfig(file)
 	if err != nil {
 		return c, err
 	}
+	return c, c.Validate(file, at)
+}
+
+// ReadConfig is LoadConfig without Validate: podpilot run applies its flags over the file before it validates, so
+// that a flag can mend a value of the file. at locates each field the file set.
+func ReadConfig(file string) (Config, policy.Where, error) {
+	c := DefaultConfig()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return c, nil, err
+	}
 	at, err := policy.DecodeYAML(file, data, &c)
 	if err != nil {
-		return c, err
+		return c, nil, err
 	}
 	dir := filepath.Dir(file)
 	for i, p := range c.Policies {
@@ -100,18 +112,71 @@ func LoadConfig(file string) (Config, error) {
 		}
 	}
 	if n := &c.Prometheus.HTTP; n.Kind != 0 {
-		text, err := yaml.Marshal(n)
+		hc, err := httpConfig(file, data, n)
 		if err != nil {
-			return c, err
-		}
-		hc, err := promconfig.LoadHTTPConfig(string(text))
-		if err != nil {
-			return c, &policy.Error{File: file, Line: n.Line, Col: n.Column, Path: "prometheus.http", Msg: err.Error()}
+			return c, nil, err
 		}
 		hc.SetDirectory(dir)
 		c.HTTP = *hc
 	}
-	return c, c.Validate(file, at)
+	return c, at, nil
+}
+
+// yamlLine finds the line numbers in the errors of Prometheus's YAML decoder.
+var yamlLine = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): `)
+
+// httpConfig decodes the prometheus.http block n of file with Prometheus's own decoder, as a scrape config's block
+// would be, and gives each of its errors the line of the file it is on. The decoder reads the block's own text,
+// cut out of the file, so that its line numbers count from the block's first line.
+func httpConfig(file string, data []byte, n *yaml.Node) (*promconfig.HTTPClientConfig, error) {
+	var text string
+	if n.Style&yaml.FlowStyle != 0 || n.Kind != yaml.MappingNode {
+		b, err := yaml.Marshal(n) // one line, as a flow block usually is; its line 1 is the block's
+		if err != nil {
+			return nil, err
+		}
+		text = string(b)
+	} else {
+		text = block(string(data), n.Line, n.Column)
+	}
+	hc, err := promconfig.LoadHTTPConfig(text)
+	if err == nil {
+		return hc, nil
+	}
+	var errs policy.Errors
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	for _, m := range strings.Split(msg, "\n") {
+		e := &policy.Error{File: file, Line: n.Line, Col: n.Column, Path: "prometheus.http", Msg: strings.TrimSpace(m)}
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			k, _ := strconv.Atoi(g[1])
+			e.Line, e.Msg = n.Line+k-1, strings.TrimSpace(m[len(g[0]):])
+			if lines := strings.Split(string(data), "\n"); n.Style&yaml.FlowStyle == 0 && e.Line <= len(lines) {
+				l := lines[e.Line-1]
+				e.Col = len(l) - len(strings.TrimLeft(l, " ")) + 1
+			}
+		}
+		errs = append(errs, e)
+	}
+	return nil, errs.Err()
+}
+
+// block cuts the block mapping that starts at line and col (1-based) out of text: its lines up to the first one
+// indented less, with the block's indentation removed, so that the result is the same YAML on its own.
+func block(text string, line, col int) string {
+	lines := strings.Split(text, "\n")[line-1:]
+	var b strings.Builder
+	for i, l := range lines {
+		body := strings.TrimLeft(l, " ")
+		indent := len(l) - len(body)
+		if i > 0 && body != "" && !strings.HasPrefix(body, "#") && indent < col-1 {
+			break
+		}
+		if indent >= col-1 {
+			b.WriteString(l[col-1:])
+		} // a blank or comment line less indented: its line stays, empty
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // Validate checks the values, naming file in its errors, and the line of each bad field where at (which may be

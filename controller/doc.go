@@ -12,6 +12,10 @@
 //     the Deployment's resourceVersion is the scale's, so the patch still carries the version that was read, and a
 //     conflict (someone changed the Deployment since) reads the Deployment again from the API server and decides
 //     again, unless that read shows it paused or taken by an HPA (the change may have been the pause itself).
+//   - The caches hold every Deployment and HPA in the cluster, so they keep only what a pass reads: managedFields,
+//     kubectl's last-applied annotation and the pod template are dropped as objects enter them (slim). That is
+//     1.8 KB a Deployment instead of 9.9 KB for one with two containers (BenchmarkCache): 18 MB of the 256Mi limit for
+//     10,000 of them, where it would be 99 MB.
 //   - Policy files: a path that cannot be listed keeps the policies loaded from it; a new file claiming a target
 //     already in force is the one rejected, whatever the names' order.
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"

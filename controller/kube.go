@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,9 +57,6 @@ type Kube struct {
 	recorder    record.EventRecorder
 	broadcaster record.EventBroadcaster
 	log         *zap.Logger
-
-	mu       sync.Mutex
-	hpaIndex map[string]string // "namespace/deployment" → HPA name
 }
 
 var _ Cluster = (*Kube)(nil)
@@ -77,7 +73,7 @@ func NewScales(cfg *rest.Config, client kubernetes.Interface) (scale.ScalesGette
 
 // NewKube wires informers for Deployments and HPAs (all namespaces), the scale client and an Event recorder.
 func NewKube(client kubernetes.Interface, scales scale.ScalesGetter, resync time.Duration, log *zap.Logger) *Kube {
-	f := informers.NewSharedInformerFactory(client, resync)
+	f := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(slim))
 	k := &Kube{client: client, scales: scales, factory: f, log: log,
 		deployments: f.Apps().V1().Deployments().Lister(),
 		hpas:        f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
@@ -87,6 +83,29 @@ func NewKube(client kubernetes.Interface, scales scale.ScalesGetter, resync time
 	k.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "podpilot"})
 	return k
+}
+
+// lastApplied is kubectl's copy of the whole object it applied: often the largest annotation, and never read here.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// slim drops from each cached object what podpilot never reads: managedFields and kubectl's last-applied copy on
+// every object, and a Deployment's pod template. These are most of a Deployment's size, and the caches hold every
+// Deployment and HPA in the cluster, which is what the Pod's memory limit has to fit. Writes never start from a
+// cached object: Scale patches the scale subresource and Fresh reads from the API server.
+func slim(obj any) (any, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil // a tombstone: its object was slimmed when it was cached
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a[lastApplied] != "" {
+		delete(a, lastApplied)
+		m.SetAnnotations(a)
+	}
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		d.Spec.Template = corev1.PodTemplateSpec{}
+	}
+	return obj, nil
 }
 
 // Start starts the informers and waits for their caches, or for ctx.

@@ -33,13 +33,12 @@ type daemonFlags struct {
 	config, prometheus, bearerFile, basicUser, basicPassFile, caFile string
 	interval                                                         time.Duration
 	policies                                                         list
-	leaderElect                                                      string
 	leNamespace, leName, listen, logLevel, kubeconfig                string
-	dryRun                                                           optBool
+	dryRun, leaderElect                                              optBool
 }
 
 // optBool is a boolean flag that knows whether it was given, so that --dry-run=false can turn off a file's
-// dryRun: true.
+// dryRun: true, and a flag left out keeps the file's value.
 type optBool struct{ set, v bool }
 
 func (b *optBool) String() string   { return strconv.FormatBool(b.v) }
@@ -64,7 +63,7 @@ func (f *daemonFlags) register(fs *flag.FlagSet) {
 	f.registerPrometheus(fs, "configuration file (see config.example.yaml); flags override it")
 	fs.DurationVar(&f.interval, "interval", 0, "pass interval (default 15s)")
 	fs.Var(&f.policies, "policies", "policy file or directory (repeatable)")
-	fs.StringVar(&f.leaderElect, "leader-elect", "", "true or false: use a Lease so that one replica acts (default true)")
+	fs.Var(&f.leaderElect, "leader-elect", "use a Lease so that one replica acts (default true; --leader-elect=false for one replica)")
 	fs.StringVar(&f.leNamespace, "leader-election-namespace", "", "the Lease's namespace")
 	fs.StringVar(&f.leName, "leader-election-name", "", "the Lease's name")
 	fs.StringVar(&f.listen, "listen", "", "address for /healthz, /readyz and /metrics (default :8080)")
@@ -73,23 +72,27 @@ func (f *daemonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.dryRun, "dry-run", "decide, log and emit metrics, but never write (--dry-run=false overrides the file)")
 }
 
-// load reads the configuration file (if any) and applies the flags over it.
+// load reads the configuration file (if any), applies the flags over it, and only then validates, so that a flag
+// can mend the file's value. An error in a value a flag set names that flag.
 func (f *daemonFlags) load() (controller.Config, error) {
-	cfg := controller.DefaultConfig()
+	cfg, at, file := controller.DefaultConfig(), policy.Where(nil), "flags"
 	if f.config != "" {
 		var err error
-		if cfg, err = controller.LoadConfig(f.config); err != nil {
+		if cfg, at, err = controller.ReadConfig(f.config); err != nil {
 			return cfg, err
 		}
+		file = f.config
 	}
-	set := func(dst *string, v string) {
+	by := map[string]string{} // config field → the flag that set it
+	set := func(dst *string, v, field, flag string) {
 		if v != "" {
-			*dst = v
+			*dst, by[field] = v, flag
 		}
 	}
-	set(&cfg.Prometheus.Address, f.prometheus)
+	set(&cfg.Prometheus.Address, f.prometheus, "prometheus.address", "prometheus-url")
 	if f.bearerFile != "" {
 		cfg.HTTP.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: f.bearerFile}
+		by["prometheus.http"] = "prometheus-bearer-token-file"
 	}
 	if f.basicUser != "" || f.basicPassFile != "" {
 		// Each flag overrides its own field of the file's basic_auth, and keeps the other.
@@ -97,35 +100,44 @@ func (f *daemonFlags) load() (controller.Config, error) {
 		if cfg.HTTP.BasicAuth != nil {
 			ba = *cfg.HTTP.BasicAuth
 		}
-		set(&ba.Username, f.basicUser)
+		set(&ba.Username, f.basicUser, "prometheus.http", "prometheus-basic-auth-user")
 		if f.basicPassFile != "" {
 			ba.PasswordFile, ba.Password = f.basicPassFile, ""
+			by["prometheus.http"] = "prometheus-basic-auth-password-file"
 		}
 		cfg.HTTP.BasicAuth = &ba
 	}
-	set(&cfg.HTTP.TLSConfig.CAFile, f.caFile)
+	set(&cfg.HTTP.TLSConfig.CAFile, f.caFile, "prometheus.http", "prometheus-ca-file")
 	if f.interval != 0 {
-		cfg.Interval = f.interval
+		cfg.Interval, by["interval"] = f.interval, "interval"
 	}
 	if len(f.policies) > 0 {
-		cfg.Policies = f.policies
+		cfg.Policies, by["policies"] = f.policies, "policies"
 	}
-	switch f.leaderElect {
-	case "":
-	case "true", "false":
-		cfg.LeaderElection.Enabled = f.leaderElect == "true"
-	default:
-		return cfg, fmt.Errorf("--leader-elect %q: want true or false", f.leaderElect)
+	if f.leaderElect.set {
+		cfg.LeaderElection.Enabled, by["leaderElection"] = f.leaderElect.v, "leader-elect"
 	}
-	set(&cfg.LeaderElection.Namespace, f.leNamespace)
-	set(&cfg.LeaderElection.Name, f.leName)
-	set(&cfg.Listen, f.listen)
-	set(&cfg.Log.Level, f.logLevel)
-	set(&cfg.Kube.Kubeconfig, f.kubeconfig)
+	set(&cfg.LeaderElection.Namespace, f.leNamespace, "leaderElection", "leader-election-namespace")
+	set(&cfg.LeaderElection.Name, f.leName, "leaderElection", "leader-election-name")
+	set(&cfg.Listen, f.listen, "listen", "listen")
+	set(&cfg.Log.Level, f.logLevel, "log.level", "log-level")
+	set(&cfg.Kube.Kubeconfig, f.kubeconfig, "kube.kubeconfig", "kubeconfig")
 	if f.dryRun.set {
 		cfg.DryRun = f.dryRun.v
 	}
-	return cfg, cfg.Validate("flags", nil)
+	err := cfg.Validate(file, at)
+	if es, ok := err.(policy.Errors); ok {
+		for _, e := range es {
+			if flag, ok := by[e.Path]; ok {
+				if f.config != "" && (e.Path == "prometheus.http" || e.Path == "leaderElection") {
+					e.Path = fmt.Sprintf("%s (with --%s)", e.Path, flag) // the flag and the file's other fields together
+				} else {
+					e.File, e.Line, e.Col = "--"+flag, 0, 0
+				}
+			}
+		}
+	}
+	return cfg, err
 }
 
 func newLogger(c controller.LogConfig, stderr io.Writer) (*zap.Logger, error) {
@@ -177,6 +189,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// A boolean flag takes its value after "=": "--dry-run false" would run with dry-run on.
+		fmt.Fprintf(stderr, "podpilot run: unexpected argument %q (a boolean flag's value goes after \"=\", as in --dry-run=false)\n", fs.Arg(0))
 		return 2
 	}
 	cfg, err := f.load()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -68,5 +69,36 @@ func TestBasicAuthFlags(t *testing.T) {
 		if ba == nil || ba.Username != tt.user || ba.PasswordFile != tt.passFile {
 			t.Errorf("%v: basic_auth %+v; want user %s, password file %s", tt.args, ba, tt.user, tt.passFile)
 		}
+	}
+}
+
+// The flags apply before validation: a flag mends the file's value, and an error in a value a flag set names the
+// flag, not the file.
+func TestFlagsBeforeValidate(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "policies"), 0o755)
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("policies: [policies]\nlisten: nowhere\ninterval: 0s\nleaderElection: {namespace: \"\"}\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string // the whole error; "" for none
+	}{
+		{"the file's errors with their lines", nil, file + ":2:1: listen: want host:port, got \"nowhere\"\n" + file + ":3:1: interval: must be at least 1s, got 0s\n" +
+			file + ":4:1: leaderElection: namespace and name are required when enabled"},
+		{"flags mend them", []string{"--listen", ":9090", "--interval", "30s", "--leader-elect=false"}, ""},
+		{"a bad flag is named", []string{"--listen", "elsewhere", "--interval", "30s", "--leader-elect=false", "--prometheus-url", "prometheus:9090"},
+			"--prometheus-url: prometheus.address: want an http:// or https:// URL such as http://prometheus-operated.monitoring.svc:9090, got \"prometheus:9090\"\n" +
+				"--listen: listen: want host:port, got \"elsewhere\""},
+		{"a flag with the file's other fields", []string{"--listen", ":9090", "--interval", "30s", "--leader-election-name", "lease"},
+			file + ":4:1: leaderElection (with --leader-election-name): namespace and name are required when enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadRun(t, file, tt.args...)
+			if got := fmt.Sprint(err); (err == nil) != (tt.want == "") || err != nil && got != tt.want {
+				t.Errorf("load %v:\n%v\nwant:\n%s", tt.args, err, tt.want)
+			}
+		})
 	}
 }

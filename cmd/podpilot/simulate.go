@@ -98,6 +98,9 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 	default:
 		return fail(fmt.Errorf("--output %q: want table, json or csv", *output))
 	}
+	if *plotFile != "" && simulate.Mode(*mode) != simulate.ClosedLoop {
+		return fail(fmt.Errorf("--plot needs --mode closed-loop: replay has no demand to draw")) // before any output is written
+	}
 
 	var parts []*metrics.Recording
 	for _, r := range recs {

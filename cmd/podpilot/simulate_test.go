@@ -47,6 +47,8 @@ func TestSimulateCmd(t *testing.T) {
 		{"explicit zero scale", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--scale", "0"}, 1, "", "--scale 0: must be more than 0"},
 		{"bad output before any file", []string{"--recording", azure, "--capacity", "1", "--policy", "hpa", "--output", "xml", "--out", filepath.Join(dir, "never")}, 1, "",
 			`--output "xml": want table, json or csv`},
+		{"plot in replay before any output", []string{"--recording", "cpu=" + write("r.csv", "timestamp,value\n0,50\n15,50\n"), "--mode", "replay", "--policy", pol, "--plot", filepath.Join(dir, "never.png")}, 1, "",
+			"--plot needs --mode closed-loop"},
 		{"NAME= renames a CSV's one series", []string{"--recording", "cpu=" + write("one.csv", "timestamp,value\n0,50\n15,50\n"), "--mode", "replay", "--policy", pol}, 0, "replay on", ""},
 		{"NAME= on a CSV of two series", []string{"--recording", "cpu=" + write("two.csv", "timestamp,a,b\n0,1,2\n"), "--mode", "replay", "--policy", pol}, 1, "",
 			"NAME= names one series, and " + filepath.Join(dir, "two.csv") + " has 2"},
@@ -63,8 +65,10 @@ func TestSimulateCmd(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(filepath.Join(dir, "never")); err == nil {
-		t.Errorf("a refused --output still created its --out file")
+	for _, f := range []string{"never", "never.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("a refused command still created %s", f)
+		}
 	}
 }
 
