@@ -68,13 +68,16 @@ func (a burstAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	dst = proposeMetrics(dst, a.over(c, a.args.StableWindow), a.rules)
 	panicked := proposeMetrics(make([]Proposal, 0, len(c.Policy.Metrics)), a.over(c, a.args.PanicWindow), a.rules)
 
-	want, found := int32(0), false
-	for _, pr := range panicked {
-		if pr.Valid && (!found || pr.Replicas > want) {
-			want, found = pr.Replicas, true
+	// Knative's test: the pods the panic window's demand needs, before tolerance and the current count, over the
+	// ready pods. (A proposal within tolerance is the current count: while new pods start, that alone would be
+	// panic after every scale-up of twice the ready pods.)
+	over := false
+	for i, pp := range panicked {
+		if pp.Valid {
+			_, mode := c.Policy.Metrics[i].Target()
+			over = over || pp.Ratio*base(mode, in.Current, in.Ready)/math.Max(float64(in.Ready), 1) >= a.args.PanicThreshold
 		}
 	}
-	over := found && float64(want)/math.Max(float64(in.Ready), 1) >= a.args.PanicThreshold
 
 	var last time.Time // the last evaluation over the threshold, while in panic
 	if s := c.State; len(s) == 2 {
@@ -108,6 +111,20 @@ func (a burstAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		pr.Replicas, pr.Note = n, notePanic
 	}
 	return dst
+}
+
+// base is what a proposal's ratio multiplies into pods for a metric of the mode, as ratioRules.replicas sizes it
+// (with sizeFromSpec): the ready pods for an average over them, else the spec replicas or, from zero, one.
+func base(mode Mode, cur, ready int32) float64 {
+	switch {
+	case mode == PodAverage:
+		return float64(ready)
+	case cur == 0:
+		return 1
+	case mode == AverageValue || ready == 0:
+		return float64(cur)
+	}
+	return float64(ready)
 }
 
 // over returns a context whose readings are each metric's mean over the window ending now: its past readings

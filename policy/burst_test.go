@@ -84,6 +84,27 @@ func TestBurstFreshStart(t *testing.T) {
 	})
 }
 
+// Panic is measured on the demand, as Knative's is: pods that are still starting after a scale-up to 10, with 4
+// ready serving exactly their target, are no burst, whatever tolerance makes of the count.
+func TestBurstPanicOnDemand(t *testing.T) {
+	p := mustParse(t, burstBare)
+	for _, tc := range []struct {
+		ready int32
+		qps   float64
+		panic bool
+	}{
+		{ready: 4, qps: 40},                // 4 pods' worth: 1× the ready pods
+		{ready: 4, qps: 70},                // 7 pods' worth: 1.75×
+		{ready: 4, qps: 80, panic: true},   // 8 pods' worth: 2×
+		{ready: 10, qps: 250, panic: true}, // 25 pods' worth: 2.5×
+	} {
+		d, h := p.Evaluate(Input{Now: t0, Current: 10, Ready: tc.ready, Metrics: []Observation{{Value: tc.qps, Valid: true}}}, warm)
+		if got := len(h.State) > 0 && h.State[0] != nil; got != tc.panic {
+			t.Errorf("%d ready, %g requests/s: panic %v (%+v); want %v", tc.ready, tc.qps, got, d.Proposals, tc.panic)
+		}
+	}
+}
+
 func TestBurstValidation(t *testing.T) {
 	src := burstPolicy + "algorithm: {name: burst, args: {stableWindow: 2h, panicWindow: 0s, panicThreshold: 1}}\n"
 	_, err := Parse("test.yaml", []byte(dedupe(src)), Builtin())

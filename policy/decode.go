@@ -189,11 +189,19 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			return
 		}
-		if n.Tag != "!!bool" {
+		var b bool
+		switch s {
+		case "true", "True", "TRUE":
+			b = true
+		case "false", "False", "FALSE":
+		default:
+			ok = false // an explicit !!bool tag on another word (!!bool yes) is no boolean either
+		}
+		if n.Tag != "!!bool" || !ok {
 			d.errorf(n, path, "want true or false, got %s", describe(n))
 			return
 		}
-		v.SetBool(s == "true" || s == "True" || s == "TRUE")
+		v.SetBool(b)
 	default:
 		panic(fmt.Sprintf("policy: decoder cannot fill %s", t))
 	}

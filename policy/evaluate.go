@@ -57,12 +57,15 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 		}
 	}
 	h.State = state
-	raw, found := int32(0), false
+	raw, found, unproposed := int32(0), false, false
 	for _, pr := range d.Proposals {
 		if pr.Valid && (!found || pr.Replicas > raw) {
 			raw, found = pr.Replicas, true
 			d.Winner = pr.label()
 		}
+		// A metric whose reading came but gave no proposal (no ready pod to average it over) is unknown, not low,
+		// as HPA counts it among the invalid metrics.
+		unproposed = unproposed || !pr.Valid && pr.Metric != ""
 	}
 
 	// A metric the input lacks is as invalid as one it reports broken.
@@ -83,7 +86,7 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	// at least its replicas, whatever the valid metrics propose: KEDA's fallback stands in for the broken scaler's
 	// metric, and HPA takes the largest proposal.
 	fallback := p.Missing.Action == Fallback && h.Failures >= p.Missing.After
-	if !found || (invalid > 0 && raw < cur) || (fallback && raw < p.Missing.Replicas) {
+	if !found || ((invalid > 0 || unproposed) && raw < cur) || (fallback && raw < p.Missing.Replicas) {
 		if found {
 			d.Raw = raw
 		}
@@ -288,7 +291,9 @@ func (r *Rules) upLimit(now time.Time, cur int32, events []Event) int32 {
 		}
 		res = pick(res, prop)
 	}
-	return res
+	// From zero, a rate in percent (or select: Min over one) allows nothing, ever: unless scale-up is disabled, 1
+	// is allowed whatever the rules, as KEDA activates a Deployment outside the HPA's rules.
+	return max(res, 1)
 }
 
 func (r *Rules) downLimit(now time.Time, cur int32, events []Event) int32 {

@@ -378,3 +378,38 @@ func TestPartialReading(t *testing.T) {
 		}
 	}
 }
+
+// With no pod ready, a metric averaged over the ready pods has no value; the others' lower proposals must not scale
+// the target in (as HPA: a metric it cannot compute blocks scale-down). Overloaded pods failing their readiness
+// probes are how this happens.
+func TestNoReadyPodsNoScaleDown(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		up         bool // a reading of 5000 on the metrics with a value scales up
+	}{
+		{"hpa, cpu and a per-replica value", "metrics: [{kind: cpu, utilization: 50}, {kind: promql, name: lag, perReplica: 100, query: 'lag'}]\nalgorithm: {name: hpa}\n", true},
+		{"target-tracking, qps", "metrics: [{kind: qps, perReplica: 10}]\n", false},
+		{"target-tracking with a schedule floor", "metrics: [{kind: qps, perReplica: 10}]\nalgorithms:\n  - {name: target-tracking}\n" +
+			"  - {name: schedule, args: {timezone: UTC, windows: [{days: Mon-Sun, start: \"08:00\", end: \"18:00\", replicas: 4}]}}\n", false},
+	} {
+		p := mustParse(t, "target: {namespace: shop, name: web}\nmaxReplicas: 100\n"+tc.body)
+		obs := make([]Observation, len(p.Metrics))
+		for i := range obs {
+			obs[i] = Observation{Value: 10, Valid: true}
+		}
+		d, _ := p.Evaluate(Input{Now: t0, Current: 8, Ready: 0, Metrics: obs}, warm)
+		if d.Desired != 8 || d.Reason != MetricUnavailable {
+			t.Errorf("%s, no pod ready: %d (%s, winner %s); want 8 (MetricUnavailable)", tc.name, d.Desired, d.Reason, d.Winner)
+		}
+		if !tc.up {
+			continue
+		}
+		// Scale-up on the metrics that have a value stays allowed.
+		for i := range obs {
+			obs[i].Value = 5000
+		}
+		if d, _ := p.Evaluate(Input{Now: t0, Current: 8, Ready: 0, Metrics: obs}, warm); d.Desired <= 8 {
+			t.Errorf("%s, no pod ready and a reading of 5000: %d (%s); want a scale-up", tc.name, d.Desired, d.Reason)
+		}
+	}
+}

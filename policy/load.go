@@ -139,12 +139,12 @@ func document(file string, data []byte) (*yaml.Node, Errors) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: file, Msg: "empty file: want one YAML document"}}
 		}
-		return nil, Errors{syntaxError(file, err)}
+		return nil, Errors{syntaxError(file, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, Errors{syntaxError(file, err)}
+			return nil, Errors{syntaxError(file, data, err)}
 		}
 		return nil, Errors{{File: file, Line: extra.Line, Col: extra.Column, Msg: "a second YAML document: put one policy in each file"}}
 	}
@@ -158,15 +158,49 @@ func document(file string, data []byte) (*yaml.Node, Errors) {
 	return n, nil
 }
 
-func syntaxError(file string, err error) *Error {
+// syntaxError words a YAML parser error with the line it is on. The parser's own line is, for most errors, the
+// line before the block it was parsing (a zero-based context mark), not the line with the problem: that is the
+// first line at which the file, cut off there, fails to parse with the same problem.
+func syntaxError(file string, data []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	e := &Error{File: file, Msg: "YAML syntax: " + msg}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Col = 1
-		e.Msg = "YAML syntax: " + strings.TrimSpace(yamlLine.ReplaceAllString(strings.TrimPrefix(msg, m[0]+": "), ""))
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return e
+	}
+	problem := strings.TrimSpace(strings.TrimPrefix(msg, m[0]+": "))
+	e.Line, e.Col, e.Msg = 0, 1, "YAML syntax: "+problem
+	e.Line, _ = strconv.Atoi(m[1])
+	if n := problemLine(data, problem); n > 0 {
+		e.Line = n
 	}
 	return e
+}
+
+// problemLine is the first line at which data cut off after it fails to parse with problem, or 0. Only small
+// files are searched: each try parses the file up to the line.
+func problemLine(data []byte, problem string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 2000 {
+		return 0
+	}
+	end := 0
+	for i, l := range lines {
+		end += len(l)
+		var n yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(data[:end]))
+		err := dec.Decode(&n)
+		for err == nil {
+			err = dec.Decode(&n)
+		}
+		if errors.Is(err, io.EOF) {
+			continue
+		}
+		if msg := err.Error(); strings.HasSuffix(msg, ": "+problem) || msg == "yaml: "+problem {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // resolve applies defaults and validates everything, recording every problem in d.
@@ -224,7 +258,7 @@ func (d *decoder) resolve(raw *doc, reg *Registry) *Policy {
 		d.fieldf("minReplicas", "0 needs a queue or promql metric to wake the target up: cpu and qps have no reading without pods")
 	}
 
-	algos, args := d.algorithms(raw, reg)
+	algos, args, where := d.algorithms(raw, reg)
 	if len(algos) > 0 && args[0] != nil {
 		p.Behavior = algos[0].behavior(args[0])
 		if raw.Behavior == nil && algos[0].legacy {
@@ -241,18 +275,48 @@ func (d *decoder) resolve(raw *doc, reg *Registry) *Policy {
 		return p
 	}
 	for i, g := range algos {
-		path := "algorithm.args"
-		if raw.Algorithm == nil {
-			path = fmt.Sprintf("algorithms[%d].args", i)
-		}
 		var pr Problems
 		g.check(args[i], p, &pr)
 		for _, e := range pr.list {
-			d.fieldf(join(path, e.path), "%s", e.msg)
+			if where[i] == "" {
+				// The default algorithm with its default arguments: only the interval can have made them wrong.
+				d.fieldf("interval", "the default algorithm %s's %s %s; name the algorithm and set it (algorithm: {args: ...})",
+					g.Name, e.path, e.msg)
+				continue
+			}
+			d.fieldf(join(where[i]+".args", e.path), "%s", e.msg)
 		}
 		p.Algorithms = append(p.Algorithms, Algo{Name: g.Name, Impl: g.build(args[i], p)})
 	}
+	if len(d.errs) == 0 { // an algorithm that refused its metrics has said so
+		d.unused(p, raw.Metrics != nil)
+	}
 	return p
+}
+
+// unused refuses each metric that no algorithm of p sizes on.
+func (d *decoder) unused(p *Policy, written bool) {
+	for i := range p.Metrics {
+		m := &p.Metrics[i]
+		var why []string
+		for _, a := range p.Algorithms {
+			u, ok := a.Impl.(MetricUser)
+			if !ok || u.Uses(m) {
+				why = nil
+				break
+			}
+			why = append(why, a.Name+" sizes only on "+u.UsesOnly())
+		}
+		if why == nil {
+			continue
+		}
+		path := fmt.Sprintf("metrics[%d]", i)
+		if !written {
+			path = "metrics" // the default metric, HPA's cpu at 80 %
+		}
+		d.fieldf(path, "no algorithm of this policy uses this %s metric (%s): remove it, or list an algorithm that uses it",
+			m.Kind, strings.Join(why, "; "))
+	}
 }
 
 func deref[T any](v *T, def T) T {
@@ -262,14 +326,15 @@ func deref[T any](v *T, def T) T {
 	return *v
 }
 
-// algorithms resolves the algorithm list and decodes each one's arguments over its defaults.
-func (d *decoder) algorithms(raw *doc, reg *Registry) ([]Registration, []any) {
+// algorithms resolves the algorithm list and decodes each one's arguments over its defaults. where is each one's
+// path in the file ("algorithm", "algorithms[1]"), or "" for the default algorithm the file does not name.
+func (d *decoder) algorithms(raw *doc, reg *Registry) (regs []Registration, args []any, where []string) {
 	var list []docAlgo
 	paths := []string{}
 	switch {
 	case raw.Algorithm != nil && raw.Algorithms != nil:
 		d.fieldf("algorithms", "give either algorithm or algorithms, not both")
-		return nil, nil
+		return nil, nil, nil
 	case raw.Algorithm != nil:
 		list, paths = []docAlgo{*raw.Algorithm}, []string{"algorithm"}
 		if list[0].Name == "" {
@@ -284,10 +349,8 @@ func (d *decoder) algorithms(raw *doc, reg *Registry) ([]Registration, []any) {
 			paths = append(paths, fmt.Sprintf("algorithms[%d]", i))
 		}
 	default:
-		list, paths = []docAlgo{{Name: DefaultAlgorithm}}, []string{"algorithm"}
+		list, paths = []docAlgo{{Name: DefaultAlgorithm}}, []string{""}
 	}
-	var regs []Registration
-	var args []any
 	seen := map[string]bool{}
 	for i, a := range list {
 		g, ok := reg.Lookup(a.Name)
@@ -309,8 +372,9 @@ func (d *decoder) algorithms(raw *doc, reg *Registry) ([]Registration, []any) {
 		}
 		regs = append(regs, g)
 		args = append(args, v)
+		where = append(where, paths[i])
 	}
-	return regs, args
+	return regs, args, where
 }
 
 func (d *decoder) metrics(p *Policy, raw []docMetric) {

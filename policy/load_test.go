@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func TestLoadBad(t *testing.T) {
 		want []string
 	}{
 		{"syntax.bad.yaml", []string{
-			"testdata/syntax.bad.yaml:5:1: YAML syntax: did not find expected '-' indicator",
+			"testdata/syntax.bad.yaml:7:1: YAML syntax: did not find expected '-' indicator",
 		}},
 		{"unknown-field.bad.yaml", []string{
 			`testdata/unknown-field.bad.yaml:4:3: target.namepsace: unknown field "namepsace"`,
@@ -336,5 +337,40 @@ metrics:
 	}
 	if diff := cmp.Diff(wantErr, errorLines(t, err)); diff != "" {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)
+	}
+}
+
+// A syntax error names the line it is on, not the line of the block around it (yaml.v3's own number).
+func TestSyntaxErrorLine(t *testing.T) {
+	head := "target: {namespace: shop, name: web}\nmaxReplicas: 10\n"
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"bad indentation", "metrics:\n  - kind: cpu\n   utilization: 70\n", "test.yaml:5:1: YAML syntax: did not find expected '-' indicator"},
+		{"unclosed flow", "minReplicas: [1\nalgorithm: {name: hpa}\n", "test.yaml:3:1: YAML syntax: did not find expected ',' or ']'"},
+		{"a tab", "metrics:\n\t- {kind: cpu, utilization: 70}\n", "test.yaml:4:1: YAML syntax: found character that cannot start any token"},
+		{"in a second document", "---\nminReplicas: [1\n", "test.yaml:4:1: YAML syntax: did not find expected ',' or ']'"},
+	} {
+		_, err := Parse("test.yaml", []byte(head+tc.body), Builtin())
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v; want %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A boolean is true or false (in any of YAML's three cases); a !!bool tag does not make another word one.
+func TestBoolStrict(t *testing.T) {
+	head := "target: {namespace: shop, name: web}\nmaxReplicas: 10\nalgorithm:\n  args:\n"
+	for _, tc := range []struct{ arg, want string }{
+		{"estimate: TRUE", ""},
+		{"estimate: False", ""},
+		{"estimate: yes", `test.yaml:5:15: algorithm.args.estimate: want true or false, got string "yes"`},
+		{"estimate: !!bool yes", `test.yaml:5:15: algorithm.args.estimate: want true or false`},
+		{"trend: !!bool banana", `test.yaml:5:12: algorithm.args.trend: want true or false`},
+	} {
+		_, err := Parse("test.yaml", []byte(head+"    "+tc.arg+"\n"), Builtin())
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %v; want %q", tc.arg, err, tc.want)
+		}
 	}
 }

@@ -57,6 +57,11 @@ func hasDrainMetric(p *Policy) bool {
 
 func isDrainMetric(m *Metric) bool { return m.Kind == Queue && m.DrainTime > 0 && m.RatePerReplica > 0 }
 
+// Uses: queue sizes on its drain metrics only.
+func (queueAlgo) Uses(m *Metric) bool { return isDrainMetric(m) }
+
+func (queueAlgo) UsesOnly() string { return "queue metrics with drainTime and ratePerReplica" }
+
 // queueBehavior is target-tracking's scale-up, and a scale-down without a window (the drain plan holds the count
 // while a backlog drains; an empty queue holds one consumer until the idle grace ends), a one-minute cooldown and
 // at most -50 % a minute.

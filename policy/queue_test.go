@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -199,5 +200,39 @@ metrics: [{kind: queue, queue: jobs, perReplica: 10}]
 				t.Errorf("Parse errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The first message wakes a consumer at zero whatever its scale-up rules: a rate limit in percent of zero pods,
+// or select: Min over the defaults, would otherwise allow none ever.
+func TestQueueWakesUnderAnyRules(t *testing.T) {
+	for _, up := range []string{
+		"{policies: [{type: Percent, value: 100, period: 15s}]}",
+		"{select: Min}",
+		"{select: Disabled}",
+	} {
+		p := mustParse(t, queuePolicy+"behavior: {scaleUp: "+up+"}\n")
+		d, _ := p.Evaluate(Input{Now: t0, Current: 0, Ready: 0, Metrics: []Observation{{Value: 5000, Valid: true}}}, warm)
+		want := int32(1)
+		if up == "{select: Disabled}" {
+			want = 0 // scale-up turned off is off
+		}
+		if d.Desired != want {
+			t.Errorf("scaleUp %s, at zero with a backlog of 5000: %d (%s, raw %d); want %d", up, d.Desired, d.Reason, d.Raw, want)
+		}
+	}
+}
+
+// A metric no algorithm sizes on is refused: queue alone would query a cpu metric and scale nothing on it.
+func TestQueueUnusedMetric(t *testing.T) {
+	metrics := "metrics: [{kind: queue, queue: jobs, drainTime: 1m, ratePerReplica: 10}, {kind: cpu, utilization: 50}]\n"
+	head := "target: {namespace: shop, name: worker}\nminReplicas: 0\nmaxReplicas: 50\n"
+	_, err := Parse("test.yaml", []byte(head+"algorithm: {name: queue}\n"+metrics), Builtin())
+	want := "test.yaml:5:74: metrics[1]: no algorithm of this policy uses this cpu metric (queue sizes only on queue metrics with drainTime and ratePerReplica): remove it, or list an algorithm that uses it"
+	if fmt.Sprint(err) != want {
+		t.Errorf("queue with a cpu metric: %v\nwant %s", err, want)
+	}
+	if _, err := Parse("test.yaml", []byte(head+"algorithms: [{name: queue}, {name: target-tracking}]\n"+metrics), Builtin()); err != nil {
+		t.Errorf("queue and target-tracking share the metrics: %v", err)
 	}
 }

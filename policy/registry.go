@@ -15,6 +15,13 @@ type Algorithm interface {
 	Propose(dst []Proposal, c *Context) []Proposal
 }
 
+// MetricUser is an Algorithm that sizes on some of a policy's metrics only. An algorithm that is not one uses them
+// all. A policy whose metric no algorithm uses is refused: its query would run, and scale nothing.
+type MetricUser interface {
+	Uses(m *Metric) bool
+	UsesOnly() string // which metrics it uses, for the error: "queue metrics with drainTime and ratePerReplica"
+}
+
 // Context is what an algorithm sees in one evaluation.
 type Context struct {
 	Policy  *Policy

@@ -292,6 +292,12 @@ func TestPodpilot(t *testing.T) {
 	t.Run("some pods' metrics go missing: no scale-down on what the others report", func(t *testing.T) {
 		// 30 req/s over 6 pods at 5 per pod. Hide 3 pods' series: Prometheus sums 15 req/s, which over 6 ready pods
 		// would ask for 3.
+		t.Cleanup(func() {
+			if t.Failed() { // the process's tail is the later subtests' by the time it is printed
+				l := pp.lines(`"namespace":"partial"`)
+				t.Logf("podpilot's last lines on partial/web:\n%s", strings.Join(l[max(len(l)-20, 0):], "\n"))
+			}
+		})
 		waitReplicas(t, cs, "partial/web", 6, 30*time.Second)
 		time.Sleep(4 * interval) // settled at 6: the pods' first rates, low, made it dip at the start
 		waitReplicas(t, cs, "partial/web", 6, 30*time.Second)
