@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kwok and Prometheus once per pinned version into
-# a cache folder outside the clone, and prints where they are: the Kubernetes folder, the kwok folder and the
-# Prometheus binary. Later runs find the binaries and return at once.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and Prometheus once per pinned
+# version into a cache folder outside the clone, and prints where they are: the Kubernetes folder, the kwok folder
+# and the Prometheus binary. Later runs find the binaries and return at once.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -16,15 +16,16 @@ promdir="$root/prometheus-$PROM_VERSION"
 
 log() { echo "build.sh: $*" >&2; }
 
-need=0
-for b in kube-apiserver kube-controller-manager kube-scheduler; do
-  [ -x "$bin/$b" ] || need=1
+# kubectl too: the harness and the demo run the one built here, whatever is (or is not) on PATH.
+missing=()
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  [ -x "$bin/$b" ] || missing+=("$b")
 done
-if [ "$need" = 1 ]; then
+if [ ${#missing[@]} -gt 0 ]; then
   start=$(date +%s)
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  log "building Kubernetes $K8S_VERSION into $bin (first run only; several minutes)"
+  log "building ${missing[*]} ($K8S_VERSION) into $bin (first run only; several minutes)"
   dir=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -n "$dir" ] || { log "cannot locate k8s.io/kubernetes@$K8S_VERSION in the module cache"; exit 1; }
   staging=${K8S_VERSION/v1./v0.}
@@ -48,15 +49,16 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
-  mkdir -p "$bin.tmp"
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  mkdir -p "$bin"
+  for b in "${missing[@]}"; do
     log "go build $b"
-    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin.tmp/$b" "k8s.io/kubernetes/cmd/$b")
+    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/.$b.tmp" "k8s.io/kubernetes/cmd/$b")
+    mv "$bin/.$b.tmp" "$bin/$b"
   done
-  rm -rf "$bin" && mv "$bin.tmp" "$bin"
   log "Kubernetes binaries built in $(( $(date +%s) - start )) s"
 fi
 

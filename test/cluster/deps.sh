@@ -26,8 +26,6 @@ else
   echo "deps.sh: etcd, openssl and curl are installed"
 fi
 
-command -v kubectl >/dev/null 2>&1 ||
-  echo "deps.sh: warning: kubectl not found; the harness's Kubectl/Apply helpers need it on PATH" >&2
 command -v go >/dev/null 2>&1 || { echo "deps.sh: go not found on PATH" >&2; exit 1; }
 
 "$here/build.sh" >/dev/null

@@ -30,7 +30,7 @@ for tool in etcd openssl curl; do
   command -v "$tool" >/dev/null || die "$tool not found: run test/cluster/deps.sh (as root) first"
 done
 read -r bin kwokdir _ < <("$here/build.sh" | tail -n 1)
-for b in "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler" "$kwokdir/kwok" "$kwokdir/stages.yaml"; do
+for b in "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler" "$bin/kubectl" "$kwokdir/kwok" "$kwokdir/stages.yaml"; do
   [ -e "$b" ] || die "$b missing: run test/cluster/build.sh"
 done
 
@@ -243,7 +243,8 @@ log "node $NODE_NAME Ready in $(since "$phase") s"
     PODPILOT_APISERVER_PORT "$APISERVER_PORT" \
     PODPILOT_KCM_PORT "$KCM_PORT" \
     PODPILOT_SCHEDULER_PORT "$SCHEDULER_PORT" \
-    PODPILOT_NODE_NAME "$NODE_NAME"
+    PODPILOT_NODE_NAME "$NODE_NAME" \
+    PODPILOT_KUBECTL "$bin/kubectl"
 } >"$state/env"
 
 ok=1

@@ -70,12 +70,12 @@ func TestDemo(t *testing.T) {
 podpilot is running with config.example.yaml and examples/policies/ (web, orders-worker, checkout in namespace shop).
   podpilot:   http://%[1]s/decisions  /metrics  /healthz   log: %[2]s
   prometheus: %[3]s
-  kubectl:    KUBECONFIG=%[4]s kubectl -n shop get deploy,events
+  kubectl:    KUBECONFIG=%[4]s %[5]s -n shop get deploy,events
 Load: web bursts from 60 to 400 req/s at 1m30s and back at 4m30s; the orders queue fills from 1m to 3m; checkout's
 second metric has no series. Policies evaluate every 15 s over 1 m rate windows, as in production. Ctrl-C stops.
 
   time   target               demand  metrics                          replicas        reason
-`, listen, pp.LogPath, prom.URL, c.Kubeconfig)
+`, listen, pp.LogPath, prom.URL, c.Kubeconfig, c.KubectlPath())
 
 	start := time.Now()
 	var deadline <-chan time.Time

@@ -133,7 +133,7 @@ kube: {kubeconfig: %q}
 		}
 		for _, ch := range checks {
 			args := append([]string{"--kubeconfig", c.Kubeconfig, "auth", "can-i", "--as=" + sa}, ch.args...)
-			out, _ := exec.Command("kubectl", args...).CombinedOutput() // "no" exits 1
+			out, _ := exec.Command(c.KubectlPath(), args...).CombinedOutput() // "no" exits 1
 			if got := strings.TrimSpace(string(out)); got != ch.want {
 				t.Errorf("kubectl auth can-i %s as %s = %q; want %q", strings.Join(ch.args, " "), sa, got, ch.want)
 			}

@@ -140,11 +140,15 @@ func (c *Cluster) Apply(t testing.TB, yaml string) {
 	c.kubectl(t, yaml, "apply", "-f", "-")
 }
 
+// KubectlPath is the kubectl that build.sh built with the control plane (the same version), so that the tests need
+// none on PATH.
+func (c *Cluster) KubectlPath() string { return c.Env["PODPILOT_KUBECTL"] }
+
 func (c *Cluster) kubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), KubectlTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, c.KubectlPath(), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
