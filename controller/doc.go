@@ -17,7 +17,8 @@
 //     1.8 KB a Deployment instead of 9.9 KB for one with two containers (BenchmarkCache): 18 MB of the 256Mi limit for
 //     10,000 of them, where it would be 99 MB.
 //   - Policy files: a path that cannot be listed keeps the policies loaded from it; a new file claiming a target
-//     already in force is the one rejected, whatever the names' order.
+//     already in force is the one rejected, whatever the names' order, and when the file in force is renamed, a
+//     duplicate rejected before does not take the target over from it.
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
 //     also scales it to N once and then holds it there.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.

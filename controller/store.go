@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,12 +172,24 @@ func (s *Store) Unlisted() error {
 
 // assemble builds the policy list from the files. A target claimed by two files stays with the one in force, and
 // the other is rejected at its target line: a new file never takes a target over from a working policy, whatever
-// the names' order. Between two new claimants, the first in name order has it.
+// the names' order. When the file in force is gone (renamed, say), a file rejected as a duplicate before still
+// yields to any other claimant (the renamed file); between claimants of the same standing, the first in name
+// order has it.
 func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
+	rejected := maps.Clone(s.dups)
 	clear(s.dups)
 	incumbent := map[string]string{}
 	for _, p := range s.ps {
 		incumbent[p.Target.String()] = p.File
+	}
+	rank := func(f, key string) int {
+		switch {
+		case f == incumbent[key]:
+			return 0
+		case rejected[f] == "":
+			return 1
+		}
+		return 2
 	}
 	names := make([]string, 0, len(s.files))
 	for f := range s.files {
@@ -188,7 +201,7 @@ func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
 	owner := map[string]string{}
 	for _, f := range names {
 		key := s.files[f].p.Target.String()
-		if _, taken := owner[key]; !taken || f == incumbent[key] {
+		if o, taken := owner[key]; !taken || rank(f, key) < rank(o, key) {
 			owner[key] = f
 		}
 	}

@@ -92,6 +92,36 @@ func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
 	}
 }
 
+// Renaming the file in force (to a name that sorts after a rejected duplicate's) keeps the target with it: the
+// duplicate that was rejected does not take it over in the reload where the old name is gone.
+func TestStoreRenameKeepsTarget(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
+	write("a-web.yaml", webPolicy)
+	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write("m-web-copy.yaml", strings.Replace(webPolicy, "maxReplicas: 20", "maxReplicas: 5", 1))
+	if err := s.Reload(); err == nil {
+		t.Fatal("the duplicate was not rejected")
+	}
+	os.Rename(filepath.Join(dir, "a-web.yaml"), filepath.Join(dir, "z-web.yaml"))
+	s.Reload()
+	if ps := s.Policies(); len(ps) != 1 || ps[0].File != filepath.Join(dir, "z-web.yaml") || ps[0].MaxReplicas != 20 {
+		t.Errorf("after the rename: policies in force = %v; want z-web.yaml's (maxReplicas 20)", ps)
+	}
+	if r := s.Rejected(); len(r) != 1 || r[filepath.Join(dir, "m-web-copy.yaml")] == "" {
+		t.Errorf("Rejected = %v; want the copy still", r)
+	}
+	// With its rival gone, the copy is the only claimant and takes the target.
+	os.Remove(filepath.Join(dir, "z-web.yaml"))
+	s.Reload()
+	if ps := s.Policies(); len(ps) != 1 || ps[0].MaxReplicas != 5 {
+		t.Errorf("with only the copy left: policies = %v; want the copy's", ps)
+	}
+}
+
 // A path that cannot be listed says nothing about its files: the policies loaded from it stay in force.
 func TestStoreListingFails(t *testing.T) {
 	dir := t.TempDir()

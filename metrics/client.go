@@ -244,7 +244,8 @@ func (c *Client) rangeOnce(ctx context.Context, query string, r v1.Range) (model
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	val, warns, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(serverTimeout(c.timeout)))
+	// The daemon's lookback (maxAge): a range query reads each step as the daemon's instant query would.
+	val, warns, _, err := c.api.QueryRange(qctx, query, r, v1.WithTimeout(serverTimeout(c.timeout)), v1.WithLookbackDelta(c.maxAge))
 	var m model.Matrix
 	if err == nil {
 		var ok bool

@@ -21,12 +21,14 @@ func TestRecord(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		q := r.Form.Get("query")
-		seen = append(seen, r.URL.Path+" step="+r.Form.Get("step"))
+		seen = append(seen, r.URL.Path+" step="+r.Form.Get("step")+" lookback_delta="+r.Form.Get("lookback_delta"))
 		var vals []string
 		for i := 0; i < 5; i++ {
 			v := fmt.Sprint(10 * (i + 1))
 			if strings.Contains(q, "http_requests_total") {
 				v = fmt.Sprint(100 + i)
+			} else if i == 3 {
+				continue // no cpu sample at +45 s: the instant query there would be empty
 			}
 			vals = append(vals, fmt.Sprintf(`[%d,%q]`, start.Unix()+int64(15*i), v))
 		}
@@ -41,7 +43,7 @@ func TestRecord(t *testing.T) {
 		fmt.Fprintf(w, `{"status":"success",%s"data":{"resultType":"matrix","result":[%s]}}`, warn, series)
 	}))
 	defer srv.Close()
-	c, err := New(Config{Address: srv.URL})
+	c, err := New(Config{Address: srv.URL, MaxAge: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +57,12 @@ func TestRecord(t *testing.T) {
 	}
 	var b bytes.Buffer
 	WriteCSV(&b, rec)
-	want := "timestamp,cpu,qps\n1782900000,10,100\n1782900015,20,101\n1782900030,30,102\n1782900045,40,103\n1782900060,50,104\n"
+	want := "timestamp,cpu,qps\n1782900000,10,100\n1782900015,20,101\n1782900030,30,102\n1782900045,NaN,103\n1782900060,50,104\n"
 	if b.String() != want {
 		t.Errorf("recording =\n%s\nwant\n%s", b.String(), want)
 	}
-	if len(seen) != 2 || seen[0] != "/api/v1/query_range step=15" {
-		t.Errorf("requests = %v; want two range queries at the policy's 15 s step", seen)
+	if len(seen) != 2 || seen[0] != "/api/v1/query_range step=15 lookback_delta=1m0s" {
+		t.Errorf("requests = %v; want two range queries at the policy's 15 s step, looking back maxAge as the daemon does", seen)
 	}
 	if len(rec.Warnings) != 1 || !strings.HasPrefix(rec.Warnings[0], "metric qps: Prometheus warned: remote read: partial response (query: ") {
 		t.Errorf("Warnings = %q; want qps's partial response", rec.Warnings)

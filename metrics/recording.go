@@ -73,6 +73,28 @@ func (r *Recording) Step() time.Duration {
 	return d[len(d)/2]
 }
 
+// SeriesStep is series i's usual interval: the median spacing of the times where it has a sample (in a merged
+// recording, a coarser series' own step, not the finest one's).
+func (r *Recording) SeriesStep(i int) time.Duration {
+	s := &r.Series[i]
+	var d []time.Duration
+	last := -1
+	for j := range r.Times {
+		if !s.Has(j) {
+			continue
+		}
+		if last >= 0 {
+			d = append(d, r.Times[j].Sub(r.Times[last]))
+		}
+		last = j
+	}
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
 // Gap is a stretch with no samples, longer than 1.5 × Step.
 type Gap struct {
 	From, To time.Time

@@ -31,12 +31,12 @@ type Model struct {
 // Config is one simulation.
 type Config struct {
 	Mode     Mode
-	Interval time.Duration // control-loop interval; 0 takes each policy's own
+	Interval time.Duration // control-loop interval: 0, or each policy's own (podpilot simulate --interval sets it in the policies)
 	Model    Model
 	Demand   string        // closed-loop: the recording's series that is demand (default: "value", or the only series)
 	Scale    float64       // demand = recorded value × Scale (default 1)
 	Initial  int32         // replicas at the start; 0 takes the recording's replicas column (replay) or the lower bound
-	MaxAge   time.Duration // replay: older samples are stale; 0 means twice the recording's step
+	MaxAge   time.Duration // replay: older samples are stale; 0 means twice each series' own step
 	// Warmup: the steps before the recording's start plus Warmup are simulated (the policies decide, pods start,
 	// algorithms that look back gather their history) but neither scored nor reported.
 	Warmup time.Duration
@@ -96,9 +96,6 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 	}
 	if c.SLOWait == 0 {
 		c.SLOWait = DefaultSLOWait
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = 2 * rec.Step()
 	}
 	if c.Registry == nil {
 		c.Registry = policy.Builtin()

@@ -197,7 +197,11 @@ func WriteTable(w io.Writer, res *Result) error {
 		for _, g := range ri.Gaps {
 			longest = max(longest, g.To.Sub(g.From))
 		}
-		fmt.Fprintf(w, "; %d gap(s), the longest %s (replay: metrics stale after %s; closed-loop: demand holds)", len(ri.Gaps), policy.FormatDuration(longest), policy.FormatDuration(c.MaxAge))
+		stale := "twice each series' step"
+		if c.MaxAge != 0 {
+			stale = policy.FormatDuration(c.MaxAge)
+		}
+		fmt.Fprintf(w, "; %d gap(s), the longest %s (replay: metrics stale after %s; closed-loop: demand holds)", len(ri.Gaps), policy.FormatDuration(longest), stale)
 	}
 	fmt.Fprintln(w)
 	if c.Warmup > 0 {
@@ -308,7 +312,7 @@ func WriteSweep(w io.Writer, sr *SweepResult) error {
 	for _, p := range Frontier(base.Points) {
 		cells := []string{fmt.Sprintf("%s=%s: %s / %s", sr.Field, p.Value, f2(p.Summary.CostRatio), f0(p.Summary.OverloadSeconds))}
 		for _, r := range sr.Runs[1:] {
-			q, ok := AtCost(r.Points, p.Summary.CostRatio)
+			q, ok := AtCost(r.Points, p.Summary.ReplicaSeconds)
 			if !ok {
 				cells = append(cells, "none this cheap")
 				continue

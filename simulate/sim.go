@@ -180,9 +180,11 @@ type interval struct {
 
 func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	p := np.Policy
-	iv := cfg.Interval
-	if iv == 0 {
-		iv = p.Interval
+	iv := p.Interval
+	if cfg.Interval != 0 && cfg.Interval != iv {
+		// The algorithms were built for the policy's interval: a loop at another would match no daemon.
+		return Run{Name: np.Name, Policy: p}, fmt.Errorf("policy %s: interval %s differs from the simulation's %s: set it in the policy",
+			np.Name, policy.FormatDuration(iv), policy.FormatDuration(cfg.Interval))
 	}
 	run := Run{Name: np.Name, Policy: p, Interval: iv}
 	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
@@ -204,9 +206,16 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		demand = newCursor(rec, rec.Lookup(cfg.Demand))
 	}
 	var replay []*cursor
+	var maxAge []time.Duration
 	if !closed {
 		for _, m := range p.Metrics {
-			replay = append(replay, newCursor(rec, rec.Lookup(m.Name)))
+			i := rec.Lookup(m.Name)
+			replay = append(replay, newCursor(rec, i))
+			age := cfg.MaxAge
+			if age == 0 {
+				age = 2 * rec.SeriesStep(i) // a coarser series merged with a finer one is not stale between its samples
+			}
+			maxAge = append(maxAge, age)
 		}
 	}
 	queue := false
@@ -258,7 +267,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	s := &run.Summary
 	b := &run.Bound
 	var lastDir, lastBoundDir, lastBound int32
-	backlog := 0.0
+	backlog, boundBacklog := 0.0, 0.0
 	if !closed {
 		b.ReplicaSeconds, b.OverloadSeconds, b.SLOSeconds, b.Unserved = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		s.OverloadSeconds, s.SLOSeconds, s.Unserved = math.NaN(), math.NaN(), math.NaN()
@@ -279,7 +288,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 				switch {
 				case !ok:
 					obs[j] = policy.Observation{Reason: "no sample yet"}
-				case t.Sub(at) > cfg.MaxAge:
+				case t.Sub(at) > maxAge[j]:
 					obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
 				default:
 					obs[j] = policy.Observation{Value: v, Valid: true}
@@ -322,11 +331,16 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 					s.SLOSeconds += secs
 				}
 			}
-			st := state(dem, float64(pd.ready), backlog, model)
+			qb := 0.0 // a request workload drops what it cannot serve: only a queue's consumers stay busy on a backlog
+			if queue {
+				qb = backlog
+			}
+			st := state(dem, float64(pd.ready), qb, model)
 			hist = append(hist, st)
 
 			lb := bound(dem)
 			step.Bound = lb
+			boundBacklog = math.Max(0, boundBacklog+(dem-float64(lb)*model.Capacity)*secs)
 			if scored {
 				b.ReplicaSeconds += float64(lb) * secs
 				b.PeakReplicas = max(b.PeakReplicas, lb)
@@ -334,6 +348,9 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 				if over(dem, bcap) {
 					b.OverloadSeconds += secs
 					b.Unserved += (dem - bcap) * secs
+				}
+				if violates(dem, bcap, boundBacklog, queue, cfg) {
+					b.SLOSeconds += secs
 				}
 				if i > 0 && lb != lastBound {
 					b.ScaleEvents++

@@ -517,11 +517,15 @@ func TestSetField(t *testing.T) {
 	}
 }
 
+// The frontier and the read-off compare replica-seconds: a point whose own lower bound is higher (a swept
+// minReplicas) has a lower cost ratio without being any cheaper.
 func TestFrontier(t *testing.T) {
 	pt := func(v string, cost, over float64) Point {
-		return Point{Value: v, Summary: Summary{CostRatio: cost, OverloadSeconds: over}}
+		return Point{Value: v, Summary: Summary{ReplicaSeconds: 1000 * cost, CostRatio: cost, OverloadSeconds: over}}
 	}
-	ps := []Point{pt("a", 1.2, 100), pt("b", 1.5, 50), pt("c", 1.6, 80), pt("d", 2.0, 0), pt("e", 1.2, 120)}
+	f := pt("f", 3.0, 10)
+	f.Summary.CostRatio = 1.0 // 3000 replica-seconds over a lower bound of 3000
+	ps := []Point{pt("a", 1.2, 100), pt("b", 1.5, 50), pt("c", 1.6, 80), pt("d", 2.0, 0), pt("e", 1.2, 120), f}
 	MarkFrontier(ps)
 	var got []string
 	for _, p := range Frontier(ps) {
@@ -530,11 +534,11 @@ func TestFrontier(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b", "d"}, got); diff != "" {
 		t.Errorf("frontier (-want +got):\n%s", diff)
 	}
-	if p, ok := AtCost(ps, 1.55); !ok || p.Value != "b" {
-		t.Errorf("AtCost(1.55) = %v, %v; want b", p.Value, ok)
+	if p, ok := AtCost(ps, 1550); !ok || p.Value != "b" {
+		t.Errorf("AtCost(1550) = %v, %v; want b", p.Value, ok)
 	}
-	if _, ok := AtCost(ps, 1.0); ok {
-		t.Errorf("AtCost(1.0) found a point cheaper than any")
+	if _, ok := AtCost(ps, 1000); ok {
+		t.Errorf("AtCost(1000) found a point cheaper than any")
 	}
 }
 
@@ -713,5 +717,57 @@ func TestReplayMergedReplicas(t *testing.T) {
 	}
 	if c := res.Runs[0].Steps[0].Current; c != 3 {
 		t.Errorf("initial replicas = %d; want the replicas column's first sample, 3", c)
+	}
+}
+
+// A series merged with a finer one is stale only after twice its own step: a 60 s cpu column beside a 15 s qps
+// column reads as the daemon would read it (its samples are a minute apart), not as invalid between samples.
+func TestReplayCoarseSeries(t *testing.T) {
+	var cpu, qps []string
+	for k := range 40 {
+		qps = append(qps, fmt.Sprintf("%d,20", 15*k))
+		if k%4 == 0 {
+			cpu = append(cpu, fmt.Sprintf("%d,50", 15*k))
+		}
+	}
+	rec, err := metrics.Merge(recording(t, "qps", qps...), recording(t, "cpu", cpu...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := parse(t, nil, "hpa", "target: {namespace: a, name: b}\nmaxReplicas: 10\nalgorithm: {name: hpa}\n"+
+		"metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 50}]\n")
+	res, err := Simulate(rec, []Named{pol}, Config{Mode: Replay, Initial: 4, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Runs[0].Steps {
+		if math.IsNaN(s.Metrics[1]) {
+			t.Fatalf("%s: cpu invalid (%s); want its latest sample, at most a minute old", s.Time.Format(time.TimeOnly), s.Reason)
+		}
+	}
+}
+
+// A request workload drops the demand it cannot serve: once the overload ends, its CPU reads the demand again,
+// instead of staying at 100 % while a backlog that no HTTP server keeps drains.
+func TestOverloadLeavesNoBacklog(t *testing.T) {
+	var rows []string
+	for k := range 60 {
+		v := 30.0 // 3× one replica's capacity for 5 minutes, then half of it
+		if k >= 20 {
+			v = 5
+		}
+		rows = append(rows, fmt.Sprintf("%d,%g", 15*k, v))
+	}
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nminReplicas: 1\nmaxReplicas: 1\nmetrics: [{kind: cpu, utilization: 50}]\n")
+	res, err := Simulate(recording(t, "value", rows...), []Named{pol}, Config{Model: Model{Capacity: 10}, Initial: 1, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := res.Runs[0].Steps
+	if cpu := steps[15].Metrics[0]; cpu != 200 {
+		t.Errorf("overloaded 3×: cpu %g; want 200 (requests up to 2×)", cpu)
+	}
+	if cpu := steps[len(steps)-1].Metrics[0]; cpu != 50 {
+		t.Errorf("10 minutes after the overload: cpu %g; want 50 (half the capacity)", cpu)
 	}
 }

@@ -97,15 +97,16 @@ func RunSweep(rec *metrics.Recording, srcs []Source, sw Sweep, cfg Config) (*Swe
 }
 
 // MarkFrontier sets each point's Frontier: no other point of ps is as cheap and as little overloaded, and
-// better in one of the two. Points of several runs marked together give the frontier of their union.
+// better in one of the two. Points of several runs marked together give the frontier of their union. Cost is
+// replica-seconds, not the ratio to each point's own lower bound: a swept minReplicas or interval moves the bound.
 func MarkFrontier(ps []Point) {
 	for i := range ps {
 		a := ps[i].Summary
 		ps[i].Frontier = true
 		for j := range ps {
 			b := ps[j].Summary
-			if i != j && b.CostRatio <= a.CostRatio && b.OverloadSeconds <= a.OverloadSeconds &&
-				(b.CostRatio < a.CostRatio || b.OverloadSeconds < a.OverloadSeconds) {
+			if i != j && b.ReplicaSeconds <= a.ReplicaSeconds && b.OverloadSeconds <= a.OverloadSeconds &&
+				(b.ReplicaSeconds < a.ReplicaSeconds || b.OverloadSeconds < a.OverloadSeconds) {
 				ps[i].Frontier = false
 				break
 			}
@@ -113,18 +114,18 @@ func MarkFrontier(ps []Point) {
 	}
 }
 
-// AtCost returns the point of ps with the least overload among those costing at most cost (and, among equals,
-// the cheapest): what a policy achieves for a given budget, read off its sweep.
+// AtCost returns the point of ps with the least overload among those costing at most cost replica-seconds (and,
+// among equals, the cheapest): what a policy achieves for a given budget, read off its sweep.
 func AtCost(ps []Point, cost float64) (Point, bool) {
 	var best Point
 	found := false
 	for _, p := range ps {
 		s := p.Summary
-		if s.CostRatio > cost+1e-9 {
+		if s.ReplicaSeconds > cost*(1+1e-12) {
 			continue
 		}
 		if !found || s.OverloadSeconds < best.Summary.OverloadSeconds ||
-			(s.OverloadSeconds == best.Summary.OverloadSeconds && s.CostRatio < best.Summary.CostRatio) {
+			(s.OverloadSeconds == best.Summary.OverloadSeconds && s.ReplicaSeconds < best.Summary.ReplicaSeconds) {
 			best, found = p, true
 		}
 	}
@@ -139,6 +140,6 @@ func Frontier(ps []Point) []Point {
 			out = append(out, p)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Summary.CostRatio < out[j].Summary.CostRatio })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Summary.ReplicaSeconds < out[j].Summary.ReplicaSeconds })
 	return out
 }

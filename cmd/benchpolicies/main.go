@@ -361,21 +361,21 @@ func readoffsOf(hpa, rec []simulate.Point) []readoff {
 		if v, err := strconv.ParseFloat(p.Value, 64); err != nil || v > maxGoal {
 			continue
 		}
-		c := p.Summary.CostRatio
+		c := p.Summary.ReplicaSeconds // the traces' policies share one lower bound: replica-seconds read as its ratio
 		ro := readoff{hpa: p}
 		ro.rec, ro.found = simulate.AtCost(rec, c)
 		if ro.found {
 			ro.ratio = overloadRatio(ro.rec.Summary.OverloadSeconds, p.Summary.OverloadSeconds)
 		}
 		for i, f := range front {
-			if f.Summary.CostRatio > c+1e-9 {
+			if f.Summary.ReplicaSeconds > c {
 				break
 			}
 			ro.on, ro.lo, ro.hi = true, f.Value, ""
 			ro.over, ro.rev = f.Summary.OverloadSeconds, float64(f.Summary.Reversals)
-			if i+1 < len(front) && front[i+1].Summary.CostRatio > c+1e-9 && f.Summary.CostRatio < c {
+			if i+1 < len(front) && front[i+1].Summary.ReplicaSeconds > c && f.Summary.ReplicaSeconds < c {
 				g := front[i+1].Summary
-				x := (c - f.Summary.CostRatio) / (g.CostRatio - f.Summary.CostRatio)
+				x := (c - f.Summary.ReplicaSeconds) / (g.ReplicaSeconds - f.Summary.ReplicaSeconds)
 				ro.hi = front[i+1].Value
 				ro.over += x * (g.OverloadSeconds - f.Summary.OverloadSeconds)
 				ro.rev += x * float64(g.Reversals-f.Summary.Reversals)

@@ -133,6 +133,15 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	if *interval != 0 {
+		// Set in each policy, not only as the loop's: target-tracking and predictive size their smoothing on the
+		// policy's interval when they are built.
+		for i := range srcs {
+			if srcs[i].Data, err = simulate.SetField(srcs[i].Data, "interval", policy.FormatDuration(*interval)); err != nil {
+				return fail(fmt.Errorf("--interval: %s: %w", srcs[i].Name, err))
+			}
+		}
+	}
 	w := stdout
 	done := func() int { return 0 }
 	if *out != "" {

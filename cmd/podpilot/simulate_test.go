@@ -112,3 +112,24 @@ func TestSimulateOutputs(t *testing.T) {
 		t.Errorf("plot: %v, %v", st, err)
 	}
 }
+
+// --interval sets the interval in each policy, whose algorithms are built for it: the run is the one of a policy
+// file that says that interval.
+func TestSimulateIntervalFlag(t *testing.T) {
+	body := "target: {namespace: shop, name: web}\nmaxReplicas: 60\nmetrics: [{kind: qps, perReplica: 70}]\n"
+	a, b := filepath.Join(t.TempDir(), "web.yaml"), filepath.Join(t.TempDir(), "web.yaml")
+	os.WriteFile(a, []byte(body), 0o644)
+	os.WriteFile(b, []byte(body+"interval: 1m\n"), 0o644)
+	run := func(args ...string) string {
+		var out, errb bytes.Buffer
+		args = append([]string{"simulate", "--recording", azure, "--capacity", "200"}, args...)
+		if code := dispatch(args, &out, &errb); code != 0 {
+			t.Fatalf("%v = %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	flag, file := run("--policy", a, "--policy", "target-tracking", "--interval", "1m"), run("--policy", b, "--policy", "target-tracking", "--interval", "1m")
+	if flag != file {
+		t.Errorf("--interval 1m over a 15s policy:\n%s\nthe policy with interval: 1m:\n%s", flag, file)
+	}
+}
