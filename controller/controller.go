@@ -86,6 +86,31 @@ type target struct {
 	lastEval time.Time
 	pinned   int32 // the paused-replicas pin last applied (-1: none)
 	last     Outcome
+	warned   map[string]warning // lasting conditions reported, by Event reason
+}
+
+// warning is a lasting condition's Warning: what it was about (the metrics, the HPA) and when it was emitted.
+type warning struct {
+	what string
+	at   time.Time
+}
+
+// warnEvery is how often a lasting condition's Warning is repeated while it lasts.
+const warnEvery = 10 * time.Minute
+
+// warn emits a Warning Event for a lasting condition (broken or partial metrics, an HPA owning the target) when
+// it starts or changes, and every warnEvery while it lasts, not at every pass: client-go's recorder lets 25
+// Events through per object and then one per 5 minutes, so a condition repeated every pass would use that up and
+// hide the ScaleFailed that follows.
+func (c *Controller) warn(tg *target, t policy.Target, now time.Time, reason, what, msg string) {
+	if w, ok := tg.warned[reason]; ok && w.what == what && now.Sub(w.at) < warnEvery {
+		return
+	}
+	if tg.warned == nil {
+		tg.warned = map[string]warning{}
+	}
+	tg.warned[reason] = warning{what: what, at: now}
+	c.cluster.Event(t, true, reason, msg)
 }
 
 // New returns a controller. m may be nil (no metrics).
@@ -125,7 +150,7 @@ func (c *Controller) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key := range c.targets {
-		c.m.forget(key)
+		c.m.forget(key, false)
 	}
 	c.targets = map[string]*target{}
 }
@@ -180,7 +205,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 	for key := range c.targets {
 		if !keep[key] {
 			delete(c.targets, key)
-			c.m.forget(key)
+			c.m.forget(key, true)
 		}
 	}
 
@@ -271,6 +296,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		out.Skipped, out.Err = "NotFound", err
 		log.Warn("target not found: skipped", zap.Error(err))
 		c.m.targetError(key, "NotFound")
+		c.m.undecided(key, -1)
 		return out
 	case err != nil:
 		out.Skipped, out.Err = "Error", err
@@ -281,15 +307,21 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		out.Skipped = "HPAConflict"
 		msg := fmt.Sprintf("HorizontalPodAutoscaler %s also targets this Deployment: podpilot leaves it alone", w.HPA)
 		log.Warn("refused: an HPA owns this target", zap.String("hpa", w.HPA))
-		c.cluster.Event(p.Target, true, "HPAConflict", msg)
+		c.warn(tg, p.Target, now, "HPAConflict", w.HPA, msg)
 		c.m.targetError(key, "HPAConflict")
+		c.m.undecided(key, w.Spec)
 		return out
 	}
 	if w.Paused {
 		out.Skipped = "Paused"
+		c.m.undecided(key, w.Spec)
 		// A pin is applied once per value: after that, the target is held wherever it is.
 		if w.Pin != nil && *w.Pin != w.Spec && *w.Pin != tg.pinned {
-			if err := c.write(ctx, p, w, *w.Pin, lead); err != nil {
+			if err := c.write(ctx, p, w, *w.Pin, lead); errors.Is(err, errDryRun) {
+				tg.pinned = *w.Pin
+				log.Info("dry run: would pin the paused target", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
+				return out
+			} else if err != nil {
 				out.Err = err
 				log.Error("pinning a paused target failed", zap.Int32("replicas", *w.Pin), zap.Error(err))
 				return out
@@ -302,6 +334,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		return out
 	}
 	tg.pinned = -1
+	delete(tg.warned, "HPAConflict")
 
 	tg.lastEval = now
 	c.backfill(ctx, p, tg, now, log)
@@ -335,7 +368,13 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 				continue
 			}
 		}
-		c.report(log, p, d, obs, err)
+		if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
+			// The lease was lost or the daemon is stopping: nothing was written, and nothing is reported (a
+			// replica that does not lead emits no Events); the next leader decides again.
+			out.Skipped, out.Err = "Stopped", err
+			return out
+		}
+		c.report(log, tg, now, p, d, obs, err)
 		tg.hist = nh // when the write failed, Step left the scale event out
 		if err != nil && !errors.Is(err, errDryRun) {
 			out.Err = err
@@ -384,19 +423,21 @@ func (c *Controller) write(ctx context.Context, p *policy.Policy, w Workload, to
 }
 
 // report logs, records metrics and emits Events for one decision.
-func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision, obs []policy.Observation, err error) {
+func (c *Controller) report(log *zap.Logger, tg *target, now time.Time, p *policy.Policy, d policy.Decision, obs []policy.Observation, err error) {
 	key := p.Target.String()
 	c.m.decision(key, d)
 	c.m.forecast(key, d)
-	var bad []string
+	var bad, badNames []string
 	for i, o := range obs {
-		if !o.Valid && i < len(p.Metrics) {
-			bad = append(bad, p.Metrics[i].Name+": "+o.Reason)
+		if ok, why := o.Usable(); !ok && i < len(p.Metrics) {
+			bad = append(bad, p.Metrics[i].Name+": "+why)
+			badNames = append(badNames, p.Metrics[i].Name)
 			c.m.invalid(key, p.Metrics[i].Name)
 		}
 	}
 	if len(obs) < len(p.Metrics) {
 		bad = append(bad, "no readings")
+		badNames = append(badNames, "no readings")
 	}
 	fields := []zap.Field{zap.Int32("from", d.Current), zap.Int32("to", d.Desired), zap.Int32("ready", d.Ready),
 		zap.Int32("raw", d.Raw), zap.String("reason", string(d.Reason)), zap.String("stage", string(d.Stage)), zap.String("winner", d.Winner)}
@@ -425,25 +466,33 @@ func (c *Controller) report(log *zap.Logger, p *policy.Policy, d policy.Decision
 		if d.Desired > d.Current {
 			what = fmt.Sprintf("scaling up to %d on the others", d.Desired)
 		}
-		c.cluster.Event(p.Target, true, "MetricUnavailable", fmt.Sprintf("%s; %s (no scale-down on a broken metric)", strings.Join(bad, "; "), what))
+		c.warn(tg, p.Target, now, "MetricUnavailable", strings.Join(badNames, ","),
+			fmt.Sprintf("%s; %s (no scale-down on a broken metric)", strings.Join(bad, "; "), what))
+	} else {
+		delete(tg.warned, "MetricUnavailable")
 	}
 	if d.Reason == policy.MetricPartial {
-		var part []string
+		var part, names []string
 		why := "no scale-down while pods' metrics are missing"
 		for i, o := range obs {
-			if !o.Valid || i >= len(p.Metrics) {
+			if ok, _ := o.Usable(); !ok || i >= len(p.Metrics) {
 				continue
 			}
 			if o.Partial(d.Ready) {
 				part = append(part, fmt.Sprintf("%s: %d of %d ready pods report", p.Metrics[i].Name, o.Pods, d.Ready))
+				names = append(names, p.Metrics[i].Name)
 			}
 			if o.Warning != "" {
 				part = append(part, fmt.Sprintf("%s: Prometheus warned: %s", p.Metrics[i].Name, o.Warning))
+				names = append(names, p.Metrics[i].Name+" warned")
 				why = "no scale-down on a reading that may be low"
 			}
 		}
 		log.Warn("partial metrics", zap.Strings("metrics", part))
-		c.cluster.Event(p.Target, true, "MetricPartial", fmt.Sprintf("%s; holding at %d (%s)", strings.Join(part, "; "), d.Desired, why))
+		c.warn(tg, p.Target, now, "MetricPartial", strings.Join(names, ","),
+			fmt.Sprintf("%s; holding at %d (%s)", strings.Join(part, "; "), d.Desired, why))
+	} else {
+		delete(tg.warned, "MetricPartial")
 	}
 }
 

@@ -552,9 +552,70 @@ func TestPassLeadershipLost(t *testing.T) {
 		t.Errorf("patches = %q; want only the two made while leading", got)
 	}
 	for _, o := range res.Outcomes[2:] {
-		if !errors.Is(o.Err, ErrNotLeader) || o.Scaled {
-			t.Errorf("outcome after losing the lease = %+v; want ErrNotLeader", o)
+		if !errors.Is(o.Err, ErrNotLeader) || o.Scaled || o.Skipped != "Stopped" {
+			t.Errorf("outcome after losing the lease = %+v; want Stopped with ErrNotLeader", o)
 		}
+	}
+	// A replica that no longer leads reports nothing: no ScaleFailed for the writes it did not make.
+	for _, e := range f.drainEvents() {
+		if !strings.HasPrefix(e, "Normal Scaled") {
+			t.Errorf("event after losing the lease: %q", e)
+		}
+	}
+}
+
+// A lasting condition is reported when it starts or changes and every 10 minutes while it lasts, not at every
+// pass: client-go's recorder lets 25 Events through per object and then one per 5 minutes, which a Warning every
+// 15 s would use up, hiding the ScaleFailed that follows.
+func TestWarningsNotRepeated(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector()})
+	count := func() (n int) {
+		for _, e := range f.drainEvents() {
+			if strings.HasPrefix(e, "Warning MetricUnavailable") {
+				n++
+			}
+		}
+		return n
+	}
+	for range 30 { // 7.5 minutes
+		f.ctl.Pass(context.Background(), always)
+		f.clock.Step(15 * time.Second)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("30 passes with a broken metric: %d MetricUnavailable Warnings; want 1", n)
+	}
+	for range 12 { // past 10 minutes
+		f.ctl.Pass(context.Background(), always)
+		f.clock.Step(15 * time.Second)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("10 minutes on: %d more Warnings; want 1 (the reminder)", n)
+	}
+	// The metric comes back, then breaks again: a new condition, reported at once.
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", f.clock.Now()))})
+	f.ctl.Pass(context.Background(), always)
+	f.clock.Step(15 * time.Second)
+	f.prom.set(rule{contains: "cpu", body: vector()})
+	f.ctl.Pass(context.Background(), always)
+	if n := count(); n != 1 {
+		t.Errorf("broken again after a good reading: %d Warnings; want 1", n)
+	}
+}
+
+// A negative reading, which a policy refuses, is reported as an invalid metric with its reason, not held in
+// silence.
+func TestPassNegativeReading(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "-5", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricUnavailable {
+		t.Errorf("decision = %+v; want a hold at 10", d)
+	}
+	if ev := strings.Join(f.drainEvents(), "\n"); !strings.Contains(ev, "Warning MetricUnavailable cpu: value is negative") {
+		t.Errorf("events = %q; want a MetricUnavailable Warning saying the value is negative", ev)
 	}
 }
 
@@ -580,21 +641,54 @@ func TestNewLeaderHoldsScaleDown(t *testing.T) {
 	}
 }
 
-// A replica that stops leading reports no targets: Reset drops their gauges and decisions, so that two replicas
-// never publish conflicting values for one target.
-func TestResetForgetsTargets(t *testing.T) {
+// scaledWithMetrics is a fixture whose metrics are registered, after one pass that scaled shop/web from 4 to 8.
+func scaledWithMetrics(t *testing.T) (*fixture, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
 	f.ctl.m = NewMetrics(reg)
 	f.warm()
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
 	f.ctl.Pass(context.Background(), always)
+	return f, reg
+}
+
+// A replica that stops leading reports no targets: Reset drops their gauges and decisions, so that two replicas
+// never publish conflicting values for one target.
+func TestResetForgetsTargets(t *testing.T) {
+	f, reg := scaledWithMetrics(t)
 	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas"); n != 1 || len(f.ctl.Decisions()) != 1 {
 		t.Fatalf("after a pass: %d desired-replicas series, %d decisions; want 1 and 1", n, len(f.ctl.Decisions()))
 	}
 	f.ctl.Reset()
 	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas", "podpilot_current_replicas"); n != 0 || len(f.ctl.Decisions()) != 0 {
 		t.Errorf("after Reset: %d per-target series, %d decisions; want none", n, len(f.ctl.Decisions()))
+	}
+}
+
+// A target whose policy is removed takes every per-target series with it, counters too; a paused target keeps its
+// current count but no desired one (podpilot wants nothing for it).
+func TestTargetSeriesFollowTargets(t *testing.T) {
+	f, reg := scaledWithMetrics(t)
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas", "podpilot_decisions_total", "podpilot_scale_events_total"); n != 3 {
+		t.Fatalf("after a scale: %d series; want 3", n)
+	}
+	d := DeploymentFor(web, 8, 8, map[string]string{AnnotationPaused: "true"})
+	d.ResourceVersion = "100"
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	waitFor(t, 5*time.Second, "the cache to see the pause", func() bool { w, _ := f.kube.Workload(web); return w.Paused })
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas"); n != 0 {
+		t.Errorf("paused: %d desired-replicas series; want none", n)
+	}
+	if v := testutil.ToFloat64(f.ctl.m.current.WithLabelValues("shop", "web")); v != 8 {
+		t.Errorf("paused: current replicas %g; want 8", v)
+	}
+	os.Remove(filepath.Join(f.dir, "web.yaml"))
+	f.store.Reload()
+	f.ctl.Pass(context.Background(), always)
+	if n := testutil.CollectAndCount(reg, "podpilot_current_replicas", "podpilot_decisions_total", "podpilot_scale_events_total", "podpilot_target_errors_total"); n != 0 {
+		t.Errorf("after the policy is removed: %d per-target series; want none", n)
 	}
 }
 

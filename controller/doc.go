@@ -22,4 +22,7 @@
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
 //     also scales it to N once and then holds it there.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.
+//   - Lasting conditions (broken or partial metrics, an HPA) are Warned when they start or change and every 10
+//     minutes while they last (warn), so that client-go's per-object Event budget is left for ScaleFailed. Every
+//     per-target series goes when the target's policy does; the gauges also when this replica stops leading.
 package controller

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podpilot/podpilot/policy"
@@ -66,9 +68,14 @@ func (m *Metrics) decision(key string, d policy.Decision) {
 }
 
 // forecast sets the forecast error of every metric the predictive algorithm forecast in d, and drops the
-// gauge of a metric it could not forecast this time.
+// gauge of a metric it could not forecast this time, or of every metric when d has no predictive proposal (a
+// reload took predictive out of the policy).
 func (m *Metrics) forecast(key string, d policy.Decision) {
 	ns, n := split(key)
+	if !slices.ContainsFunc(d.Proposals, func(pr policy.Proposal) bool { return pr.Algorithm == "predictive" }) {
+		m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
+		return
+	}
 	for _, pr := range d.Proposals {
 		switch {
 		case pr.Algorithm != "predictive" || pr.Metric == "":
@@ -109,12 +116,34 @@ func (m *Metrics) pass(r PassResult) {
 	m.queries.Set(float64(r.Queries))
 }
 
-// forget drops the per-target gauges of a target that has no policy any more.
-func (m *Metrics) forget(key string) {
+// forget drops the per-target gauges of a target this replica no longer reports: it stopped leading, or the
+// target has no policy any more. gone (the latter) drops its counters too: targets come and go, and their series
+// must go with them, while a replica's counters of a target it still has a policy for stay totals over its life.
+func (m *Metrics) forget(key string, gone bool) {
+	ns, n := split(key)
+	l := prometheus.Labels{"namespace": ns, "target": n}
+	m.desired.DeletePartialMatch(l)
+	m.current.DeletePartialMatch(l)
+	m.forecastError.DeletePartialMatch(l)
+	if gone {
+		m.decisions.DeletePartialMatch(l)
+		m.scales.DeletePartialMatch(l)
+		m.invalids.DeletePartialMatch(l)
+		m.targetErrors.DeletePartialMatch(l)
+		m.conflicts.DeletePartialMatch(l)
+	}
+}
+
+// undecided drops the decision gauges of a target that was skipped (paused, not found, owned by an HPA): the
+// last decision's count is no longer what podpilot wants. A paused target's current count is still known.
+func (m *Metrics) undecided(key string, current int32) {
 	ns, n := split(key)
 	m.desired.DeleteLabelValues(ns, n)
-	m.current.DeleteLabelValues(ns, n)
-	m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
+	if current < 0 {
+		m.current.DeleteLabelValues(ns, n)
+		return
+	}
+	m.current.WithLabelValues(ns, n).Set(float64(current))
 }
 
 // Leading sets the leader gauge.

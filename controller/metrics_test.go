@@ -38,7 +38,7 @@ metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 60}]
 		obs := []policy.Observation{{Value: qps, Valid: true}, {Value: 50, Valid: true}}
 		in := policy.Input{Now: now, Current: 10, Ready: 10, Metrics: obs, Past: past}
 		last, h = p.Evaluate(in, h)
-		c.report(zap.NewNop(), p, last, obs, errDryRun) // no cluster: nothing is written, no Events
+		c.report(zap.NewNop(), &target{}, now, p, last, obs, errDryRun) // no cluster: nothing is written, no Events
 		past = policy.AppendPast(past, in, p.Lookback())
 		now = now.Add(15 * time.Second)
 	}
@@ -50,7 +50,7 @@ metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 60}]
 	if n := testutil.CollectAndCount(c.m.forecastError); n != 1 {
 		t.Errorf("%d series; want 1 (qps only)", n)
 	}
-	c.m.forget("shop/web")
+	c.m.forget("shop/web", true)
 	if n := testutil.CollectAndCount(c.m.forecastError); n != 0 {
 		t.Errorf("after forget: %d series; want 0", n)
 	}

@@ -179,8 +179,10 @@ func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
 	rejected := maps.Clone(s.dups)
 	clear(s.dups)
 	incumbent := map[string]string{}
+	inForce := map[string]*policy.Policy{} // by file
 	for _, p := range s.ps {
 		incumbent[p.Target.String()] = p.File
+		inForce[p.File] = p
 	}
 	rank := func(f, key string) int {
 		switch {
@@ -213,8 +215,18 @@ func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
 			err := p.Duplicate(o)
 			s.dups[f] = err.Error()
 			s.m.reloadError(f)
-			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
 			problems = append(problems, err)
+			// An edit that moved a file in force onto another file's target is rejected like any bad edit: its
+			// last good version stays in force, unless another file has claimed that version's target meanwhile.
+			if prev := inForce[f]; prev != nil && prev != p {
+				if pk := prev.Target.String(); owner[pk] == "" {
+					owner[pk] = f
+					ps = append(ps, prev)
+					s.log.Error("policy file rejected: the last good version stays in force", zap.String("file", f), zap.Error(err))
+					continue
+				}
+			}
+			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
 			continue
 		}
 		ps = append(ps, p)

@@ -122,6 +122,32 @@ func TestStoreRenameKeepsTarget(t *testing.T) {
 	}
 }
 
+// An edit that moves a file onto a target another file holds is rejected like any bad edit: the file's last
+// good version, with its own target, stays in force.
+func TestStoreRetargetKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
+	write("a.yaml", webPolicy)
+	write("b.yaml", strings.Replace(webPolicy, "name: web", "name: api", 1))
+	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write("b.yaml", webPolicy)
+	for i := range 2 { // and it stays so at the next reload
+		if err := s.Reload(); i == 0 && (err == nil || !strings.Contains(err.Error(), "b.yaml:2:1: target: shop/web is already the target of")) {
+			t.Errorf("Reload = %v; want b.yaml rejected as a duplicate", err)
+		}
+		var got []string
+		for _, p := range s.Policies() {
+			got = append(got, p.Target.String()+" from "+filepath.Base(p.File))
+		}
+		if strings.Join(got, ", ") != "shop/api from b.yaml, shop/web from a.yaml" {
+			t.Errorf("policies in force = %v; want b.yaml's last good version (shop/api) kept", got)
+		}
+	}
+}
+
 // A path that cannot be listed says nothing about its files: the policies loaded from it stay in force.
 func TestStoreListingFails(t *testing.T) {
 	dir := t.TempDir()

@@ -122,7 +122,7 @@ func TestFetchDeterministicQuery(t *testing.T) {
 	if diff := cmp.Diff(first, srv.queries()); diff != "" {
 		t.Errorf("queries depend on the policies' order (-first +reversed):\n%s", diff)
 	}
-	if len(first) != 2 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[a-z0-9]+-[a-z0-9]+"`) {
+	if len(first) != 2 || !strings.Contains(first[0], `namespace=~"blog|shop"`) || !strings.Contains(first[0], `pod=~"(api|web)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"`) {
 		t.Errorf("queries = %q; want two (cpu, qps with its pods), over namespace=~\"blog|shop\" and pod=~\"(api|web)-...\"", first)
 	}
 }
@@ -443,7 +443,7 @@ func TestFetchEscaping(t *testing.T) {
 		t.Errorf("Fetch(...).Obs mismatch (-want +got):\n%s", diff)
 	}
 	seen := srv.queries() // sorted: qps with its pods, the queue
-	wantText := []string{`pod=~"(web\\.v2)-[a-z0-9]+-[a-z0-9]+"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
+	wantText := []string{`pod=~"(web\\.v2)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"`, `queue=~"a\\.b\\|c\"d\\\\e"`}
 	if len(seen) != 2 || !strings.Contains(seen[0], wantText[0]) || !strings.Contains(seen[1], wantText[1]) {
 		t.Errorf("queries = %q; want them to hold %q", seen, wantText)
 	}

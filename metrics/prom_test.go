@@ -173,7 +173,7 @@ func (w *promWorld) samples(query string, qps map[targetKey]string) ([]promSampl
 			vals = w.cpu
 		}
 		pod := promMatcher(query, "pod")
-		names := splitAlternation(strings.TrimSuffix(strings.TrimPrefix(pod, "("), ")-[a-z0-9]+-[a-z0-9]+"))
+		names := splitAlternation(strings.TrimSuffix(strings.TrimPrefix(pod, "("), ")-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"))
 		for _, ns := range splitAlternation(promMatcher(query, "namespace")) {
 			for _, name := range names {
 				if v, ok := vals[targetKey{ns, name}]; ok {

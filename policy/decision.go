@@ -76,6 +76,10 @@ func (o Observation) Partial(ready int32) bool { return o.PodsKnown && o.Pods < 
 func (o Observation) Doubtful(ready int32) bool { return o.Partial(ready) || o.Warning != "" }
 
 // usable reports whether o can be used, and why not.
+// Usable reports whether a policy reads o as a value, and if not, why: an invalid, non-finite or negative reading
+// is no value. The daemon reports what it says, so that a reading the policy refuses is never refused in silence.
+func (o Observation) Usable() (bool, string) { return o.usable() }
+
 func (o Observation) usable() (bool, string) {
 	switch {
 	case !o.Valid:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -219,7 +220,7 @@ metrics:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `sum by (namespace, target) (label_replace(rate(http_requests_total{ namespace=~"shop", pod=~"(my\\.app)-[a-z0-9]+-[a-z0-9]+" }[1m]), "target", "$1", "pod", "(my\\.app)-[a-z0-9]+-[a-z0-9]+"))`
+	want := `sum by (namespace, target) (label_replace(rate(http_requests_total{ namespace=~"shop", pod=~"(my\\.app)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}" }[1m]), "target", "$1", "pod", "(my\\.app)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"))`
 	if got != want {
 		t.Errorf("Query(qps) =\n%s\nwant\n%s", got, want)
 	}
@@ -232,7 +233,7 @@ metrics:
 	}
 	// A batch of targets matches any of them.
 	v := NewVars([]string{"a", "b"}, []string{"x", "y"}, nil, "30s")
-	if v.Selector != `namespace=~"a|b", pod=~"(x|y)-[a-z0-9]+-[a-z0-9]+"` {
+	if v.Selector != `namespace=~"a|b", pod=~"(x|y)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"` {
 		t.Errorf("batch selector = %s", v.Selector)
 	}
 }
@@ -317,10 +318,10 @@ metrics:
 		got = append(got, q)
 	}
 	want := []string{
-		`count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m]))` +
-			` and on (namespace, pod) sum by (namespace, pod) (http_requests_total{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" } offset 1m), "target", "$1", "pod", "(web)-[a-z0-9]+-[a-z0-9]+"))`,
+		`count by (namespace, target) (label_replace(sum by (namespace, pod) (rate(http_requests_total{ namespace=~"shop", pod=~"(web)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}" }[1m]))` +
+			` and on (namespace, pod) sum by (namespace, pod) (http_requests_total{ namespace=~"shop", pod=~"(web)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}" } offset 1m), "target", "$1", "pod", "(web)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"))`,
 		"",
-		`count(rate(app_requests{ namespace=~"shop", pod=~"(web)-[a-z0-9]+-[a-z0-9]+" }[1m]))`,
+		`count(rate(app_requests{ namespace=~"shop", pod=~"(web)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}" }[1m]))`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("pods queries (-want +got):\n%s", diff)
@@ -371,6 +372,23 @@ func TestBoolStrict(t *testing.T) {
 		_, err := Parse("test.yaml", []byte(head+"    "+tc.arg+"\n"), Builtin())
 		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: %v; want %q", tc.arg, err, tc.want)
+		}
+	}
+}
+
+// The default queries' pod regex takes the Deployment's pods and no other workload's whose name starts the same.
+func TestPodRegex(t *testing.T) {
+	re := regexp.MustCompile(`^(web)` + podSuffix + `$`)
+	for name, want := range map[string]bool{
+		"web-7d4b9c8f6d-x2k4p":    true,  // a Deployment's pod
+		"web-5c7b6-q9zlr":         true,  // a short pod-template hash
+		"web-cache-0":             false, // a StatefulSet's
+		"web-migrate-8x2kq":       false, // a Job's
+		"web-28391234-vbhsm":      false, // a CronJob's Job's (a timestamp, with 1s and 3s)
+		"web-db-7d4b9c8f6d-x2k4p": false, // the Deployment web-db's
+	} {
+		if got := re.MatchString(name); got != want {
+			t.Errorf("%s: matched %v; want %v", name, got, want)
 		}
 	}
 }

@@ -49,8 +49,13 @@ const (
 // DefaultQuery returns the built-in template of a metric kind ("" for promql, which has none).
 func DefaultQuery(k MetricKind) string { return defaultQueries[k] }
 
-// podSuffix matches what a Deployment adds to its name to name a pod: the ReplicaSet hash and the pod's own.
-const podSuffix = `-[a-z0-9]+-[a-z0-9]+`
+// podSuffix matches what a Deployment adds to its name to name a pod: the ReplicaSet's pod-template hash (up to
+// 10 characters) and the pod's own 5, both in the alphabet of Kubernetes' generated names (no vowels, no 0, 1 or
+// 3). Looser, it took in other workloads' pods: a StatefulSet web-cache's web-cache-0, a Job's web-migrate-8x2kq.
+const podSuffix = `-[` + nameChars + `]{1,10}-[` + nameChars + `]{5}`
+
+// nameChars is the alphabet of generated names (k8s.io/apimachinery/pkg/util/rand).
+const nameChars = "bcdfghjklmnpqrstvwxz2456789"
 
 // quoter escapes for a PromQL double-quoted string. It is never changed after creation.
 var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
