@@ -130,14 +130,24 @@ var yamlLine = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): `)
 // cut out of the file, so that its line numbers count from the block's first line.
 func httpConfig(file string, data []byte, n *yaml.Node) (*promconfig.HTTPClientConfig, error) {
 	var text string
-	if n.Style&yaml.FlowStyle != 0 || n.Kind != yaml.MappingNode {
+	flow := n.Style&yaml.FlowStyle != 0 || n.Kind != yaml.MappingNode || len(n.Content) == 0
+	if !flow {
+		// From the first key: an anchor or a tag before the block carries the node's own position.
+		k := n.Content[0]
+		text = block(string(data), k.Line, k.Column)
+		var cut yaml.Node
+		if yaml.Unmarshal([]byte(text), &cut) != nil || len(cut.Content) != 1 || len(cut.Content[0].Content) != len(n.Content) {
+			flow = true // the cut is not the block (an alias, odd indentation): decode it re-encoded instead
+		} else {
+			n = &yaml.Node{Line: k.Line, Column: k.Column}
+		}
+	}
+	if flow {
 		b, err := yaml.Marshal(n) // one line, as a flow block usually is; its line 1 is the block's
 		if err != nil {
 			return nil, err
 		}
 		text = string(b)
-	} else {
-		text = block(string(data), n.Line, n.Column)
 	}
 	hc, err := promconfig.LoadHTTPConfig(text)
 	if err == nil {
@@ -166,9 +176,10 @@ func block(text string, line, col int) string {
 	lines := strings.Split(text, "\n")[line-1:]
 	var b strings.Builder
 	for i, l := range lines {
+		l = strings.TrimRight(l, "\r")
 		body := strings.TrimLeft(l, " ")
 		indent := len(l) - len(body)
-		if i > 0 && body != "" && !strings.HasPrefix(body, "#") && indent < col-1 {
+		if i > 0 && strings.TrimSpace(body) != "" && !strings.HasPrefix(body, "#") && indent < col-1 {
 			break
 		}
 		if indent >= col-1 {

@@ -52,6 +52,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad http block", "prometheus:\n  http:\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"c.yaml:3:5: prometheus.http:", "at most one of basic_auth password"}},
 		{"http errors on their own lines", "prometheus:\n  http:\n    basic_auth:\n      username: u\n# a comment\n\n      bogus: 1\n    follow: yes\nlisten: \":1\"\n",
 			[]string{"c.yaml:7:7: prometheus.http: field bogus not found in type config.plain\n" + f + ":8:5: prometheus.http: field follow not found in type config.plain"}},
+		{"http behind an anchor", "prometheus:\n  http: &h\n    basic_auth: {username: u}\n    bogus: 1\n", []string{"c.yaml:4:5: prometheus.http: field bogus not found in type config.plain"}},
+		{"http with CRLF and a blank line", "prometheus:\r\n  http:\r\n    basic_auth: {username: u}\r\n\r\n    bogus: 1\r\n", []string{"c.yaml:5:5: prometheus.http: field bogus not found in type config.plain"}},
 		{"http error in a flow block", "listen: \":1\"\nprometheus: {http: {bogus: 1}}\n", []string{"c.yaml:2:20: prometheus.http: field bogus not found in type config.plain"}},
 		{"bad values", "interval: 0s\nlisten: nowhere\nlog: {level: loud}\nleaderElection: {leaseDuration: 5s, renewDeadline: 10s}\n",
 			[]string{"c.yaml:1:1: interval: must be at least 1s", `c.yaml:2:1: listen: want host:port, got "nowhere"`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -368,7 +369,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 				continue
 			}
 		}
-		if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
+		if err != nil && (errors.Is(err, ErrNotLeader) || ctx.Err() != nil) {
 			// The lease was lost or the daemon is stopping: nothing was written, and nothing is reported (a
 			// replica that does not lead emits no Events); the next leader decides again.
 			out.Skipped, out.Err = "Stopped", err
@@ -438,6 +439,13 @@ func (c *Controller) report(log *zap.Logger, tg *target, now time.Time, p *polic
 	if len(obs) < len(p.Metrics) {
 		bad = append(bad, "no readings")
 		badNames = append(badNames, "no readings")
+	}
+	for _, pr := range d.Proposals {
+		// A usable reading that gave no proposal (no ready pod to average it over) holds scale-downs too.
+		if !pr.Valid && pr.Metric != "" && !slices.Contains(badNames, pr.Metric) {
+			bad = append(bad, pr.Metric+": "+pr.Note)
+			badNames = append(badNames, pr.Metric)
+		}
 	}
 	fields := []zap.Field{zap.Int32("from", d.Current), zap.Int32("to", d.Desired), zap.Int32("ready", d.Ready),
 		zap.Int32("raw", d.Raw), zap.String("reason", string(d.Reason)), zap.String("stage", string(d.Stage)), zap.String("winner", d.Winner)}

@@ -736,3 +736,42 @@ func DeploymentFor(t policy.Target, replicas, ready int32, annotations map[strin
 		Status:     appsv1.DeploymentStatus{Replicas: replicas, ReadyReplicas: ready},
 	}
 }
+
+// A pass stopped right after a write that succeeded still reports that scale: it happened.
+func TestPassStoppedAfterWrite(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "100", t0))})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.scales.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		handled, obj, err := f.patchScale(a)
+		cancel() // the lease is lost the moment the write is done
+		return handled, obj, err
+	})
+	res := f.ctl.Pass(ctx, always)
+	if o := res.Outcomes[0]; !o.Scaled || o.Skipped != "" {
+		t.Errorf("outcome = %+v; want the scale reported", o)
+	}
+	if ev := strings.Join(f.drainEvents(), "\n"); !strings.Contains(ev, "Normal Scaled scaled from 4 to 8") {
+		t.Errorf("events = %q; want the Scaled Event", ev)
+	}
+}
+
+// A reading that came but gave no proposal (no pod ready to average a request rate over) holds the count, and the
+// Warning names the metric and why.
+func TestPassNoReadyPods(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 0, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]\n"+
+		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "10", t0))},
+		rule{contains: "http_requests_total", body: vector(series("shop", "web", "5", t0))})
+	res := f.ctl.Pass(context.Background(), always)
+	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 4 || d.Reason != policy.MetricUnavailable {
+		t.Errorf("decision = %+v; want a hold at 4 (MetricUnavailable)", d)
+	}
+	if ev := strings.Join(f.drainEvents(), "\n"); !strings.Contains(ev, "Warning MetricUnavailable") || !strings.Contains(ev, "no ready pods to average over") {
+		t.Errorf("events = %q; want a MetricUnavailable Warning saying no pod is ready", ev)
+	}
+}

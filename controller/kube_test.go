@@ -84,9 +84,6 @@ func TestCacheSlim(t *testing.T) {
 	if w.Spec != 4 || w.Ready != 3 || !w.Paused || w.HPA != "web-hpa" || w.ResourceVersion != "1" {
 		t.Errorf("workload from the slim cache = %+v", w)
 	}
-	if d.ManagedFields == nil || len(d.Spec.Template.Spec.Containers) != 2 {
-		t.Errorf("slim changed the object the client was given")
-	}
 }
 
 // BenchmarkCache reports the live heap the Deployment cache holds per Deployment, with and without slim, over

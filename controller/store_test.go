@@ -134,7 +134,10 @@ func TestStoreRetargetKeepsLastGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("b.yaml", webPolicy)
-	for i := range 2 { // and it stays so at the next reload
+	for i := range 2 { // and it stays so when the next reload assembles the policies again (a.yaml edited)
+		if i == 1 {
+			write("a.yaml", webPolicy+"# edited\n")
+		}
 		if err := s.Reload(); i == 0 && (err == nil || !strings.Contains(err.Error(), "b.yaml:2:1: target: shop/web is already the target of")) {
 			t.Errorf("Reload = %v; want b.yaml rejected as a duplicate", err)
 		}

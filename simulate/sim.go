@@ -213,7 +213,10 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			replay = append(replay, newCursor(rec, i))
 			age := cfg.MaxAge
 			if age == 0 {
-				age = 2 * rec.SeriesStep(i) // a coarser series merged with a finer one is not stale between its samples
+				// A coarser series merged with a finer one is not stale between its samples.
+				if age = 2 * rec.SeriesStep(i); age == 0 {
+					age = 2 * rec.Step() // a series of one sample
+				}
 			}
 			maxAge = append(maxAge, age)
 		}
@@ -321,7 +324,6 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			capacity := float64(pd.ready) * model.Capacity
 			step.Overload = over(dem, capacity)
 			backlog = math.Max(0, backlog+(dem-capacity)*secs)
-			step.Backlog = backlog
 			if scored {
 				if step.Overload {
 					s.OverloadSeconds += secs
@@ -335,6 +337,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			if queue {
 				qb = backlog
 			}
+			step.Backlog = qb
 			st := state(dem, float64(pd.ready), qb, model)
 			hist = append(hist, st)
 

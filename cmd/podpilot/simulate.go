@@ -125,7 +125,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	cfg := simulate.Config{
-		Mode: simulate.Mode(*mode), Interval: *interval, Demand: *demand, Scale: *scale, Initial: int32(*initial), MaxAge: *maxAge, Warmup: *warmup,
+		Mode: simulate.Mode(*mode), Demand: *demand, Scale: *scale, Initial: int32(*initial), MaxAge: *maxAge, Warmup: *warmup,
 		Model:          simulate.Model{Capacity: *capacity, Startup: *startup, Scrape: *scrape, MaxUtilization: *maxUtil},
 		SLOUtilization: *sloUtil, SLOWait: *sloWait, Steps: *sweep == "",
 	}

@@ -56,8 +56,9 @@ GO
   mkdir -p "$bin"
   for b in "${missing[@]}"; do
     log "go build $b"
-    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/.$b.tmp" "k8s.io/kubernetes/cmd/$b")
-    mv "$bin/.$b.tmp" "$bin/$b"
+    tmp=$(mktemp "$bin/.$b.XXXXXX") # two builds at once each write their own, and the last mv wins
+    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$tmp" "k8s.io/kubernetes/cmd/$b")
+    chmod 755 "$tmp" && mv "$tmp" "$bin/$b"
   done
   log "Kubernetes binaries built in $(( $(date +%s) - start )) s"
 fi

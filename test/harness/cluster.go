@@ -142,7 +142,12 @@ func (c *Cluster) Apply(t testing.TB, yaml string) {
 
 // KubectlPath is the kubectl that build.sh built with the control plane (the same version), so that the tests need
 // none on PATH.
-func (c *Cluster) KubectlPath() string { return c.Env["PODPILOT_KUBECTL"] }
+func (c *Cluster) KubectlPath() string {
+	if p := c.Env["PODPILOT_KUBECTL"]; p != "" {
+		return p
+	}
+	return "kubectl" // a state dir from an older up.sh
+}
 
 func (c *Cluster) kubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
