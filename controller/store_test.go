@@ -62,16 +62,25 @@ func TestStoreReload(t *testing.T) {
 	}
 }
 
-// A new file claiming a target already in force is the one rejected, at its target line, even when its name
-// sorts first; once it is gone, its rejection is cleared.
-func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
-	write("shop-web.yaml", webPolicy)
-	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
+// loadedStore loads a store from a temp dir holding files (name, body, ...); write adds or changes one there.
+func loadedStore(t *testing.T, files ...string) (s *Store, dir string, write func(name, body string)) {
+	t.Helper()
+	dir = t.TempDir()
+	write = func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
+	for i := 0; i+1 < len(files); i += 2 {
+		write(files[i], files[i+1])
+	}
+	s = NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
+	return s, dir, write
+}
+
+// A new file claiming a target already in force is the one rejected, at its target line, even when its name
+// sorts first; once it is gone, its rejection is cleared.
+func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
+	s, dir, write := loadedStore(t, "shop-web.yaml", webPolicy)
 	// "shop-web-v2.yaml" sorts before "shop-web.yaml" ('-' < '.'), and asks for another maxReplicas.
 	write("shop-web-v2.yaml", strings.Replace(webPolicy, "maxReplicas: 20", "maxReplicas: 5", 1))
 	err := s.Reload()
@@ -95,13 +104,7 @@ func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
 // Renaming the file in force (to a name that sorts after a rejected duplicate's) keeps the target with it: the
 // duplicate that was rejected does not take it over in the reload where the old name is gone.
 func TestStoreRenameKeepsTarget(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
-	write("a-web.yaml", webPolicy)
-	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
-	if err := s.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	s, dir, write := loadedStore(t, "a-web.yaml", webPolicy)
 	write("m-web-copy.yaml", strings.Replace(webPolicy, "maxReplicas: 20", "maxReplicas: 5", 1))
 	if err := s.Reload(); err == nil {
 		t.Fatal("the duplicate was not rejected")
@@ -125,14 +128,7 @@ func TestStoreRenameKeepsTarget(t *testing.T) {
 // An edit that moves a file onto a target another file holds is rejected like any bad edit: the file's last
 // good version, with its own target, stays in force.
 func TestStoreRetargetKeepsLastGood(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) { os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
-	write("a.yaml", webPolicy)
-	write("b.yaml", strings.Replace(webPolicy, "name: web", "name: api", 1))
-	s := NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
-	if err := s.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	s, _, write := loadedStore(t, "a.yaml", webPolicy, "b.yaml", strings.Replace(webPolicy, "name: web", "name: api", 1))
 	write("b.yaml", webPolicy)
 	for i := range 2 { // and it stays so when the next reload assembles the policies again (a.yaml edited)
 		if i == 1 {

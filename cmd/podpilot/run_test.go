@@ -24,12 +24,19 @@ func loadRun(t *testing.T, file string, args ...string) (controller.Config, erro
 	return f.load()
 }
 
-// --dry-run overrides the file both ways; left out, the file's value stands.
-func TestDryRunFlag(t *testing.T) {
+// configFile writes a configuration file with body beside an empty policies directory, and returns its path.
+func configFile(t *testing.T, body string) string {
+	t.Helper()
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "policies"), 0o755)
 	file := filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("dryRun: true\npolicies: [policies]\n"), 0o644)
+	os.WriteFile(file, []byte(body), 0o644)
+	return file
+}
+
+// --dry-run overrides the file both ways; left out, the file's value stands.
+func TestDryRunFlag(t *testing.T) {
+	file := configFile(t, "dryRun: true\npolicies: [policies]\n")
 	tests := []struct {
 		args []string
 		want bool
@@ -48,16 +55,13 @@ func TestDryRunFlag(t *testing.T) {
 
 // The basic-auth flags override their own field of the file's basic_auth and keep the other.
 func TestBasicAuthFlags(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "policies"), 0o755)
-	file := filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("policies: [policies]\nprometheus:\n  http:\n    basic_auth: {username: file-user, password_file: pass}\n"), 0o644)
+	file := configFile(t, "policies: [policies]\nprometheus:\n  http:\n    basic_auth: {username: file-user, password_file: pass}\n")
 	tests := []struct {
 		args           []string
 		user, passFile string
 	}{
-		{nil, "file-user", filepath.Join(dir, "pass")},
-		{[]string{"--prometheus-basic-auth-user", "flag-user"}, "flag-user", filepath.Join(dir, "pass")},
+		{nil, "file-user", filepath.Join(filepath.Dir(file), "pass")},
+		{[]string{"--prometheus-basic-auth-user", "flag-user"}, "flag-user", filepath.Join(filepath.Dir(file), "pass")},
 		{[]string{"--prometheus-basic-auth-password-file", "/run/p"}, "file-user", "/run/p"},
 	}
 	for _, tt := range tests {
@@ -75,10 +79,7 @@ func TestBasicAuthFlags(t *testing.T) {
 // The flags apply before validation: a flag mends the file's value, and an error in a value a flag set names the
 // flag, not the file.
 func TestFlagsBeforeValidate(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "policies"), 0o755)
-	file := filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("policies: [policies]\nlisten: nowhere\ninterval: 0s\nleaderElection: {namespace: \"\"}\n"), 0o644)
+	file := configFile(t, "policies: [policies]\nlisten: nowhere\ninterval: 0s\nleaderElection: {namespace: \"\"}\n")
 	tests := []struct {
 		name string
 		args []string
