@@ -322,8 +322,9 @@ func TestPodpilot(t *testing.T) {
 		if n := count(t, prom, `count(rate(http_requests_total{namespace="partial"}[4s]))`, back); n != 6 {
 			t.Errorf("pods with a rate when the hidden series came back = %d; want 6", n)
 		}
-		// At half the load, the count follows it down once every series is a window old.
-		w.SetDemand(t, "partial/web", 15)
+		// At less than half the load, the count follows it down once every series is a window old. 14 req/s, not
+		// 15: a measured 15.004 at 5 per pod asks for 4, and the 6 s window then kept 4 (a flake in make test).
+		w.SetDemand(t, "partial/web", 14)
 		waitReplicas(t, cs, "partial/web", 3, 60*time.Second)
 	})
 	sw.Lap("partial metrics")
