@@ -195,9 +195,13 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 			// readings of metrics that may have changed.
 			tg.hist.State, tg.past, tg.filled = nil, nil, false
 		}
+		if tg.policy != p && p.Interval%c.opts.Interval != 0 {
+			c.log.Warn("policy interval is not a multiple of the pass interval: the policy runs on the passes at which it is due",
+				zap.String("policy", p.File), zap.Duration("interval", p.Interval), zap.Duration("pass", c.opts.Interval),
+				zap.Duration("every", p.Every(c.opts.Interval)))
+		}
 		tg.policy = p
-		// A target is due when its interval has passed, within half a pass of slack.
-		if tg.lastEval.IsZero() || now.Sub(tg.lastEval) >= p.Interval-c.opts.Interval/2 {
+		if p.Due(tg.lastEval, now, c.opts.Interval) {
 			due = append(due, p)
 		} else {
 			res.Outcomes = append(res.Outcomes, Outcome{Target: key, Skipped: "NotDue"})

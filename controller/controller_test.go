@@ -394,6 +394,28 @@ func TestPassLogsWarnings(t *testing.T) {
 	}
 }
 
+// A policy whose interval the pass does not divide is logged once per version, with how often it runs.
+func TestPassLogsUnevenInterval(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\ninterval: 20s\nmetrics: [{kind: cpu, utilization: 50}]\n")
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))})
+	for range 3 {
+		if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Skipped != "" {
+			t.Errorf("pass at %s skipped the 20 s policy (%s); want it due every 15 s pass", f.clock.Now().Format(time.TimeOnly), res.Outcomes[0].Skipped)
+		}
+		f.clock.Step(15 * time.Second)
+	}
+	got := logs.FilterMessage("policy interval is not a multiple of the pass interval: the policy runs on the passes at which it is due").All()
+	if len(got) != 1 || got[0].ContextMap()["every"] != 15*time.Second {
+		t.Errorf("logged %d times (%v); want once, every 15s", len(got), got)
+	}
+}
+
 // A concurrent change between the read and the write is a conflict: the target is read again and decided again.
 func TestPassConflictRetried(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))

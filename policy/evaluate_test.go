@@ -413,3 +413,39 @@ func TestNoReadyPodsNoScaleDown(t *testing.T) {
 		}
 	}
 }
+
+// Every agrees with Due: a policy evaluated on every pass at which it is due runs every Every(pass), whatever
+// the interval and the pass.
+func TestDueEvery(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct{ interval, pass, every time.Duration }{
+		{15 * s, 15 * s, 15 * s},
+		{20 * s, 15 * s, 15 * s},
+		{23 * s, 15 * s, 30 * s},
+		{30 * s, 15 * s, 30 * s},
+		{45 * s, 15 * s, 45 * s},
+		{5 * s, 15 * s, 15 * s},
+		{20 * s, 10 * s, 20 * s},
+		{time.Minute, 7 * s, 63 * s},
+	} {
+		p := &Policy{Interval: c.interval}
+		if got := p.Every(c.pass); got != c.every {
+			t.Errorf("interval %s, pass %s: Every %s; want %s", c.interval, c.pass, got, c.every)
+		}
+		t0 := time.Unix(1_700_000_000, 0)
+		var last, prev time.Time
+		for k := range 40 {
+			now := t0.Add(time.Duration(k) * c.pass)
+			if !p.Due(last, now, c.pass) {
+				continue
+			}
+			if !last.IsZero() && now.Sub(last) != c.every {
+				t.Errorf("interval %s, pass %s: due %s after the last run; want %s", c.interval, c.pass, now.Sub(last), c.every)
+			}
+			prev, last = last, now
+		}
+		if prev.IsZero() {
+			t.Errorf("interval %s, pass %s: due fewer than twice in 40 passes", c.interval, c.pass)
+		}
+	}
+}

@@ -199,6 +199,20 @@ func validName(s string) bool {
 	return true
 }
 
+// Due reports whether the policy, last evaluated at last, is due at now on a loop that runs every pass: its
+// interval has passed, within half a pass of slack, so that a 15 s interval on a 15 s loop is due every pass
+// despite jitter. A policy never evaluated is due. The daemon and the simulator both ask this.
+func (p *Policy) Due(last, now time.Time, pass time.Duration) bool {
+	return last.IsZero() || now.Sub(last) >= p.Interval-pass/2
+}
+
+// Every is how often the policy runs on a loop that runs every pass (Due): its interval rounded to whole passes,
+// at least one. A 20 s interval under a 15 s pass runs every 15 s, a 45 s one every 45 s.
+func (p *Policy) Every(pass time.Duration) time.Duration {
+	k := max(1, (p.Interval-pass/2+pass-1)/pass)
+	return k * pass
+}
+
 // Lookback is how far back the policy's algorithms read past readings (0: they read none).
 func (p *Policy) Lookback() time.Duration {
 	var l time.Duration

@@ -32,6 +32,9 @@ type Model struct {
 type Config struct {
 	Mode     Mode
 	Interval time.Duration // control-loop interval: 0, or each policy's own (podpilot simulate --interval sets it in the policies)
+	// Pass is the daemon's pass period (its configuration's interval): a policy is evaluated on the passes at
+	// which it is due (policy.Policy.Due), as the daemon evaluates it. 0 evaluates each policy every interval.
+	Pass time.Duration
 	Model    Model
 	Demand   string        // closed-loop: the recording's series that is demand (default: "value", or the only series)
 	Scale    float64       // demand = recorded value × Scale (default 1)
@@ -67,6 +70,9 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 	}
 	if c.Interval != 0 && c.Interval < time.Second {
 		return c, fmt.Errorf("interval %s: want at least 1s (or 0 for each policy's own)", c.Interval)
+	}
+	if c.Pass != 0 && c.Pass < time.Second {
+		return c, fmt.Errorf("pass %s: want at least 1s (or 0 for each policy's own interval)", c.Pass)
 	}
 	for _, d := range []struct {
 		name string

@@ -5,10 +5,14 @@
 // function the controller calls.
 //
 // Rules chosen where the issue was silent (the README states them too):
-//   - The model advances in control-loop steps. A decision at t changes the spec replicas at t; new pods count as
-//     ready from the first step at or after t + start-up delay; a scale-down removes pods that are not ready first.
+//   - A policy decides on the passes (Config.Pass, the daemon's pass period) at which it is due, by
+//     policy.Policy.Due, the daemon's own rule; with no pass, every interval.
+//   - The model advances in steps of the pass, refined to the greatest whole-second divisor it shares with the
+//     scrape interval and the recording's step (closed-loop), so that demand between decisions is scored. A
+//     decision at t changes the spec replicas at t; new pods count as ready from the first step at or after t +
+//     start-up delay; a scale-down removes pods that are not ready first.
 //   - Metric pipeline: the policy at step i sees the average of the true metric over the window's steps ending
-//     max(1, scrape/interval) steps earlier, so it never sees the state its own decision creates.
+//     max(1, scrape/step) steps earlier, so it never sees the state its own decision creates.
 //   - Demand between samples holds the last sample (recordings report per-interval totals, not curves).
 //   - Replay: a metric's reading at t is its latest sample at or before t, if no older than maxAge (default twice
 //     the recording's step); an older one is stale, hence invalid. A gap in the recording is therefore a metric

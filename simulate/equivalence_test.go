@@ -53,16 +53,25 @@ func (r *replayed) Event(policy.Target, bool, string, string) {}
 
 // The controller's decision path and the simulator's are one: fed the inputs a simulation's policy saw, the
 // controller's passes make exactly the decisions the simulation made, step by step, for both algorithms,
-// through invalid readings and gaps.
+// through invalid readings and gaps, and at the same times when the policy's interval is not the daemon's pass.
 func TestControllerMatchesSimulate(t *testing.T) {
 	trace, err := metrics.ReadFile("../testdata/traces/azure_functions_slopower_60s.csv", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, algo := range []string{"hpa", "target-tracking"} {
-		t.Run(algo, func(t *testing.T) {
+	for _, c := range []struct {
+		algo           string
+		interval, pass time.Duration
+	}{
+		{"hpa", 15 * time.Second, 15 * time.Second},
+		{"target-tracking", 15 * time.Second, 15 * time.Second},
+		{"target-tracking", 20 * time.Second, 15 * time.Second}, // due every pass
+		{"hpa", 45 * time.Second, 15 * time.Second},             // due every third pass
+	} {
+		t.Run(fmt.Sprintf("%s/%s-on-%s", c.algo, c.interval, c.pass), func(t *testing.T) {
 			dir := t.TempDir()
-			src := fmt.Sprintf("target: {namespace: sim, name: w}\nmaxReplicas: 80\nalgorithm: {name: %s}\nmetrics: [{kind: cpu, utilization: 60}, {kind: qps, perReplica: 150}]\n", algo)
+			src := fmt.Sprintf("target: {namespace: sim, name: w}\nmaxReplicas: 80\ninterval: %s\nalgorithm: {name: %s}\nmetrics: [{kind: cpu, utilization: 60}, {kind: qps, perReplica: 150}]\n",
+				policy.FormatDuration(c.interval), c.algo)
 			writeFile(t, dir+"/p.yaml", src)
 			store := controller.NewStore([]string{dir}, policy.Builtin(), zap.NewNop(), nil)
 			if err := store.Reload(); err != nil {
@@ -71,14 +80,19 @@ func TestControllerMatchesSimulate(t *testing.T) {
 			p := store.Policies()[0]
 			// A realistic recording of cpu and qps: what this policy saw in a closed-loop run of the trace, with
 			// invalid readings (NaN) now and then and a gap.
-			closed, err := Simulate(trace, []Named{{Name: algo, Policy: p}}, Config{Model: Model{Capacity: 200}, Steps: true})
+			closed, err := Simulate(trace, []Named{{Name: c.algo, Policy: p}}, Config{Model: Model{Capacity: 200}, Steps: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			rec := &metrics.Recording{File: "recorded", Series: []metrics.Series{{Name: "cpu"}, {Name: "qps"}}}
-			for i, st := range closed.Runs[0].Steps {
+			i := 0
+			for _, st := range closed.Runs[0].Steps {
+				if !st.Decided {
+					continue
+				}
+				i++
 				if i >= 2000 && i < 2040 {
-					continue // a ten-minute gap
+					continue // a gap of 40 readings
 				}
 				cpu, qps := st.Metrics[0], st.Metrics[1]
 				if i%97 == 5 {
@@ -92,7 +106,7 @@ func TestControllerMatchesSimulate(t *testing.T) {
 				rec.Series[0].Values = append(rec.Series[0].Values, cpu)
 				rec.Series[1].Values = append(rec.Series[1].Values, qps)
 			}
-			res, err := Simulate(rec, []Named{{Name: algo, Policy: p}}, Config{Mode: Replay, Steps: true})
+			res, err := Simulate(rec, []Named{{Name: c.algo, Policy: p}}, Config{Mode: Replay, Pass: c.pass, Steps: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,13 +114,21 @@ func TestControllerMatchesSimulate(t *testing.T) {
 
 			r := &replayed{steps: steps}
 			clk := clocktesting.NewFakeClock(steps[0].Time)
-			ctl := controller.New(controller.Options{Interval: p.Interval}, zap.NewNop(), clk, r, r, store, nil)
-			changes, holds := 0, 0
+			ctl := controller.New(controller.Options{Interval: c.pass}, zap.NewNop(), clk, r, r, store, nil)
+			changes, holds, skipped := 0, 0, 0
 			for i, want := range steps {
 				r.i = i
 				clk.SetTime(want.Time)
 				out := ctl.Pass(context.Background(), func() bool { return true })
-				d := out.Outcomes[0].Decision
+				o := out.Outcomes[0]
+				if !want.Decided {
+					if o.Skipped != "NotDue" {
+						t.Fatalf("step %d (%v): controller %+v; simulate did not evaluate the policy", i, want.Time, o)
+					}
+					skipped++
+					continue
+				}
+				d := o.Decision
 				if d == nil || d.Desired != want.Desired || d.Reason != want.Reason || d.Stage != want.Stage {
 					t.Fatalf("step %d (%v): controller decided %+v; simulate decided %d (%s at %s)", i, want.Time, d, want.Desired, want.Reason, want.Stage)
 				}
@@ -117,8 +139,15 @@ func TestControllerMatchesSimulate(t *testing.T) {
 					holds++
 				}
 			}
-			if changes < 20 || holds < 30 {
+			if changes < 20 || holds < 15 {
 				t.Errorf("only %d changes and %d holds on invalid metrics: the comparison proves little", changes, holds)
+			}
+			want := 0 // a 15 s or 20 s interval is due every 15 s pass
+			if c.interval == 45*time.Second {
+				want = len(steps) - (len(steps)+2)/3 // two of every three
+			}
+			if skipped != want {
+				t.Errorf("%d of %d passes skipped; want %d", skipped, len(steps), want)
 			}
 		})
 	}

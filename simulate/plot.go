@@ -97,7 +97,7 @@ func panel(r Run, res *Result) (*plot.Plot, error) {
 		ready = append(ready, plotter.XY{X: x, Y: rd})
 		replicas = append(replicas, plotter.XY{X: x, Y: rep})
 		if ov {
-			end := r.Steps[e-1].Time.Add(r.Interval).Sub(start).Hours()
+			end := r.Steps[e-1].Time.Add(r.Tick).Sub(start).Hours()
 			if k := len(spans) - 1; k >= 0 && spans[k][1] >= x {
 				spans[k][1] = end
 			} else {

@@ -74,6 +74,8 @@ type jsonPolicy struct {
 	File            string      `json:"file"`
 	Algorithms      []string    `json:"algorithms"`
 	IntervalSeconds num         `json:"intervalSeconds"`
+	PassSeconds     num         `json:"passSeconds"`
+	TickSeconds     num         `json:"tickSeconds"`
 	Summary         jsonSummary `json:"summary"`
 	LowerBound      jsonSummary `json:"lowerBound"`
 	Steps           []jsonStep  `json:"steps"`
@@ -93,6 +95,7 @@ type jsonSummary struct {
 
 type jsonStep struct {
 	Time     time.Time      `json:"time"`
+	Decided  bool           `json:"decided"`
 	Demand   num            `json:"demand"`
 	Bound    int32          `json:"lowerBound"`
 	Current  int32          `json:"current"`
@@ -126,15 +129,18 @@ func WriteJSON(w io.Writer, res *Result, files map[string]string) error {
 	rep.Policies = []jsonPolicy{}
 	for _, r := range res.Runs {
 		jp := jsonPolicy{Name: r.Name, File: files[r.Name], IntervalSeconds: num(r.Interval.Seconds()),
+			PassSeconds: num(r.Pass.Seconds()), TickSeconds: num(r.Tick.Seconds()),
 			Summary: summaryJSON(r.Summary), LowerBound: summaryJSON(r.Bound), Steps: []jsonStep{}}
 		for _, a := range r.Policy.Algorithms {
 			jp.Algorithms = append(jp.Algorithms, a.Name)
 		}
 		for _, s := range r.Steps {
-			js := jsonStep{Time: s.Time, Demand: num(s.Demand), Bound: s.Bound, Current: s.Current, Ready: s.Ready, Desired: s.Desired,
+			js := jsonStep{Time: s.Time, Decided: s.Decided, Demand: num(s.Demand), Bound: s.Bound, Current: s.Current, Ready: s.Ready, Desired: s.Desired,
 				Metrics: map[string]num{}, Stage: s.Stage, Reason: s.Reason, Winner: s.Winner, Overload: s.Overload, Backlog: num(s.Backlog)}
 			for j, m := range r.Policy.Metrics {
-				js.Metrics[m.Name] = num(s.Metrics[j])
+				if s.Decided {
+					js.Metrics[m.Name] = num(s.Metrics[j])
+				}
 			}
 			jp.Steps = append(jp.Steps, js)
 		}
@@ -160,7 +166,7 @@ func WriteStepsCSV(w io.Writer, res *Result) error {
 	}
 	sort.Strings(cols)
 	bw := bufio.NewWriter(w)
-	bw.WriteString("policy,time,demand,lower_bound,current,ready,desired,stage,reason,winner,overload,backlog")
+	bw.WriteString("policy,time,demand,lower_bound,current,ready,desired,stage,reason,winner,overload,backlog,decided")
 	for _, c := range cols {
 		bw.WriteString(",metric:" + c)
 	}
@@ -171,11 +177,11 @@ func WriteStepsCSV(w io.Writer, res *Result) error {
 			idx[k] = r.Policy.Lookup(c)
 		}
 		for _, s := range r.Steps {
-			fmt.Fprintf(bw, "%s,%d,%s,%d,%d,%d,%d,%s,%s,%s,%t,%s", r.Name, s.Time.Unix(), fnum(s.Demand), s.Bound, s.Current, s.Ready,
-				s.Desired, s.Stage, s.Reason, s.Winner, s.Overload, fnum(s.Backlog))
+			fmt.Fprintf(bw, "%s,%d,%s,%d,%d,%d,%d,%s,%s,%s,%t,%s,%t", r.Name, s.Time.Unix(), fnum(s.Demand), s.Bound, s.Current, s.Ready,
+				s.Desired, s.Stage, s.Reason, s.Winner, s.Overload, fnum(s.Backlog), s.Decided)
 			for _, j := range idx {
 				bw.WriteString(",")
-				if j >= 0 {
+				if j >= 0 && s.Decided {
 					bw.WriteString(fnum(s.Metrics[j]))
 				}
 			}
@@ -207,6 +213,12 @@ func WriteTable(w io.Writer, res *Result) error {
 	if c.Warmup > 0 {
 		fmt.Fprintf(w, "  warm-up: the first %s is simulated but not scored\n", policy.FormatDuration(c.Warmup))
 	}
+	for _, r := range res.Runs {
+		if r.Every != r.Interval {
+			fmt.Fprintf(w, "  %s: interval %s, evaluated every %s on the daemon's %s passes (--pass)\n", r.Name,
+				policy.FormatDuration(r.Interval), policy.FormatDuration(r.Every), policy.FormatDuration(r.Pass))
+		}
+	}
 	if c.Mode == ClosedLoop {
 		fmt.Fprintf(w, "  model: demand %q × %g, capacity %g per replica, start-up %s, scrape %s, CPU up to %g× requests; SLO: utilization above %g%%, queue wait above %s\n",
 			c.Demand, c.Scale, c.Model.Capacity, policy.FormatDuration(c.Model.Startup), policy.FormatDuration(c.Model.Scrape), c.Model.MaxUtilization, c.SLOUtilization*100, policy.FormatDuration(c.SLOWait))
@@ -225,7 +237,7 @@ func WriteTable(w io.Writer, res *Result) error {
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	// Each run's own scored time: policies may have different intervals.
-	scored := func(r Run) float64 { return float64(r.Summary.Steps) * r.Interval.Seconds() }
+	scored := func(r Run) float64 { return float64(r.Summary.Steps) * r.Tick.Seconds() }
 	row := func(label string, f func(s Summary, secs float64) string) {
 		cells := []string{label}
 		for _, r := range res.Runs {
@@ -251,7 +263,7 @@ func WriteTable(w io.Writer, res *Result) error {
 	if closed && len(res.Runs) > 1 {
 		for _, r := range res.Runs[1:] {
 			if r.Bound.ReplicaSeconds != res.Runs[0].Bound.ReplicaSeconds {
-				_, err := fmt.Fprintf(w, "\n  The lower bound column is %s's (its bounds and interval); %s's differs, and each cost ratio is against the policy's own.\n",
+				_, err := fmt.Fprintf(w, "\n  The lower bound column is %s's (its bounds); %s's differs, and each cost ratio is against the policy's own.\n",
 					res.Runs[0].Name, r.Name)
 				return err
 			}

@@ -36,7 +36,10 @@ type Info struct {
 type Run struct {
 	Name     string
 	Policy   *policy.Policy
-	Interval time.Duration
+	Interval time.Duration // the policy's
+	Pass     time.Duration // the loop's pass: the policy is evaluated on the passes at which it is due (Policy.Due)
+	Every    time.Duration // between the policy's evaluations: its interval, or the whole passes Due makes of it
+	Tick     time.Duration // the model's step: the time each Step and each of Summary.Steps stands for
 	Summary  Summary
 	Bound    Summary // the clairvoyant lower bound under this policy's bounds
 	Steps    []Step  // when Config.Steps
@@ -52,12 +55,14 @@ type Summary struct {
 	Reversals       int     // scale events whose direction differs from the previous one's
 	Unserved        float64 // demand above ready capacity, times seconds
 	PeakReplicas    int32
-	Steps           int
+	Steps           int // scored model steps, of Run.Tick each
 }
 
-// Step is one control-loop step of a run.
+// Step is one model step of a run (Run.Tick long). The policy decides at some of them (Decided); at the others
+// Desired is Current and the stage, reason, winner and metrics are empty.
 type Step struct {
 	Time     time.Time
+	Decided  bool
 	Demand   float64 // NaN in replay
 	Bound    int32   // the lower bound at this step (0 in replay)
 	Current  int32   // spec replicas before the decision
@@ -178,6 +183,28 @@ type interval struct {
 	backlog float64
 }
 
+// tickFor is the model's step: the pass, refined to the scrape interval and the recording's step where those
+// divide it into whole seconds (a common divisor of at least 1s), so that the demand between passes and the pipeline's lag are seen as they are.
+func tickFor(pass time.Duration, more ...time.Duration) time.Duration {
+	t := pass
+	for _, d := range more {
+		if d <= 0 {
+			continue
+		}
+		if g := gcd(t, d); g >= time.Second && g%time.Second == 0 {
+			t = g
+		}
+	}
+	return t
+}
+
+func gcd(a, b time.Duration) time.Duration {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	p := np.Policy
 	iv := p.Interval
@@ -186,20 +213,29 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		return Run{Name: np.Name, Policy: p}, fmt.Errorf("policy %s: interval %s differs from the simulation's %s: set it in the policy",
 			np.Name, policy.FormatDuration(iv), policy.FormatDuration(cfg.Interval))
 	}
-	run := Run{Name: np.Name, Policy: p, Interval: iv}
-	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
-	n := int(end.Sub(start)/iv) + 1
-	if n > maxSteps {
-		return run, fmt.Errorf("%s: the recording spans %s, %d steps of policy %s's interval %s: more than %d (are its timestamps seconds?)",
-			rec.File, policy.FormatDuration(end.Sub(start)), n, np.Name, policy.FormatDuration(iv), maxSteps)
-	}
-	if first := (cfg.Warmup + iv - 1) / iv; int(first) >= n {
-		return run, fmt.Errorf("warm-up %s leaves no step of policy %s (every %s) to score before the recording ends at %s",
-			policy.FormatDuration(cfg.Warmup), np.Name, policy.FormatDuration(iv), end.Format(time.RFC3339))
-	}
-	secs := iv.Seconds()
 	closed := cfg.Mode == ClosedLoop
 	model := cfg.Model
+	pass := cfg.Pass
+	if pass == 0 {
+		pass = iv
+	}
+	tick := pass
+	if closed {
+		tick = tickFor(pass, model.Scrape, rec.Step())
+	}
+	every := int(pass / tick) // ticks per pass
+	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
+	run := Run{Name: np.Name, Policy: p, Interval: iv, Pass: pass, Every: p.Every(pass), Tick: tick}
+	n := int(end.Sub(start)/tick) + 1
+	if n > maxSteps {
+		return run, fmt.Errorf("%s: the recording spans %s, %d steps of %s for policy %s: more than %d (are its timestamps seconds?)",
+			rec.File, policy.FormatDuration(end.Sub(start)), n, policy.FormatDuration(tick), np.Name, maxSteps)
+	}
+	if first := (cfg.Warmup + pass - 1) / pass; int(first)*every >= n {
+		return run, fmt.Errorf("warm-up %s leaves no pass of policy %s (every %s) to score before the recording ends at %s",
+			policy.FormatDuration(cfg.Warmup), np.Name, policy.FormatDuration(pass), end.Format(time.RFC3339))
+	}
+	secs := tick.Seconds()
 
 	var demand *cursor
 	if closed {
@@ -225,9 +261,9 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	win := make([]int, len(p.Metrics))
 	for j, m := range p.Metrics {
 		queue = queue || m.Kind == policy.Queue
-		win[j] = max(1, int(math.Round(float64(m.Window)/float64(iv))))
+		win[j] = max(1, int(math.Round(float64(m.Window)/float64(tick))))
 	}
-	lag := max(1, int(math.Round(float64(model.Scrape)/float64(iv))))
+	lag := max(1, int(math.Round(float64(model.Scrape)/float64(tick))))
 
 	bound := func(d float64) int32 {
 		b := math.Ceil(d/model.Capacity - 1e-9) // a float: demand near MaxFloat64 must not wrap to a small count
@@ -256,7 +292,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	}
 	pd := &pods{spec: initial, ready: initial, startup: model.Startup}
 	scale := pd.scale
-	// hist[0] is the state before the first step; hist[k+1] is step k's.
+	// hist[0] is the state before the first tick; hist[k+1] is tick k's.
 	var hist []interval
 	if closed {
 		hist = make([]interval, 1, n+1)
@@ -265,6 +301,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 
 	var h policy.History
 	var past [][]policy.Sample
+	var last time.Time // the policy's last evaluation
 	lookback := p.Lookback()
 	obs := make([]policy.Observation, len(p.Metrics))
 	s := &run.Summary
@@ -277,49 +314,66 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	}
 	scoreFrom := start.Add(cfg.Warmup)
 	for i := range n {
-		t := start.Add(time.Duration(i) * iv)
+		t := start.Add(time.Duration(i) * tick)
 		scored := !t.Before(scoreFrom)
 		pd.advance(t)
 		dem := math.NaN()
 		if closed {
 			v, _, _ := demand.at(t)
 			dem = v * cfg.Scale
-			observe(obs, p, hist, i, lag, win)
-		} else {
-			for j, c := range replay {
-				v, at, ok := c.at(t)
-				switch {
-				case !ok:
-					obs[j] = policy.Observation{Reason: "no sample yet"}
-				case t.Sub(at) > maxAge[j]:
-					obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
-				default:
-					obs[j] = policy.Observation{Value: v, Valid: true}
+		}
+		cur := pd.spec
+		step := Step{Time: t, Demand: dem, Current: cur, Seen: pd.ready, Desired: cur}
+		// The daemon evaluates a policy on the passes at which it is due.
+		if i%every == 0 && p.Due(last, t, pass) {
+			last = t
+			if closed {
+				observe(obs, p, hist, i, lag, win)
+			} else {
+				for j, c := range replay {
+					v, at, ok := c.at(t)
+					switch {
+					case !ok:
+						obs[j] = policy.Observation{Reason: "no sample yet"}
+					case t.Sub(at) > maxAge[j]:
+						obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
+					default:
+						obs[j] = policy.Observation{Value: v, Valid: true}
+					}
+				}
+			}
+			in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs, Past: past}
+			var d policy.Decision
+			pd.now = t
+			d, h, _ = p.Step(in, h, scale)
+			past = policy.AppendPast(past, in, lookback)
+			pd.advance(t)
+			if scored && d.Scale() {
+				s.ScaleEvents++
+				dir := sign(d.Desired - cur)
+				if lastDir != 0 && dir != lastDir {
+					s.Reversals++
+				}
+				lastDir = dir
+			}
+			step.Decided, step.Desired, step.Stage, step.Reason, step.Winner = true, d.Desired, d.Stage, d.Reason, d.Winner
+			if cfg.Steps && scored {
+				step.Metrics = make([]float64, len(obs))
+				for j, o := range obs {
+					step.Metrics[j] = o.Value
+					if !o.Valid {
+						step.Metrics[j] = math.NaN()
+					}
 				}
 			}
 		}
-		cur := pd.spec
-		in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs, Past: past}
-		var d policy.Decision
-		pd.now = t
-		d, h, _ = p.Step(in, h, scale)
-		past = policy.AppendPast(past, in, lookback)
-		pd.advance(t)
+		step.Ready = pd.ready
 
 		if scored {
 			s.Steps++
 			s.ReplicaSeconds += float64(pd.spec) * secs
 			s.PeakReplicas = max(s.PeakReplicas, pd.spec)
 		}
-		if scored && d.Scale() {
-			s.ScaleEvents++
-			dir := sign(d.Desired - cur)
-			if lastDir != 0 && dir != lastDir {
-				s.Reversals++
-			}
-			lastDir = dir
-		}
-		step := Step{Time: t, Demand: dem, Current: cur, Seen: in.Ready, Ready: pd.ready, Desired: d.Desired, Stage: d.Stage, Reason: d.Reason, Winner: d.Winner}
 		if closed {
 			capacity := float64(pd.ready) * model.Capacity
 			step.Overload = over(dem, capacity)
@@ -367,13 +421,6 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			lastBound = lb
 		}
 		if cfg.Steps && scored {
-			step.Metrics = make([]float64, len(obs))
-			for j, o := range obs {
-				step.Metrics[j] = o.Value
-				if !o.Valid {
-					step.Metrics[j] = math.NaN()
-				}
-			}
 			run.Steps = append(run.Steps, step)
 		}
 	}

@@ -351,9 +351,9 @@ metrics: [{kind: cpu, utilization: 50}]
 		{"negative max age", recording(t, "cpu", "0,1", "15,1"), Config{Mode: Replay, MaxAge: -time.Second}, "max age -1s: must not be negative"},
 		{"negative initial", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Initial: -3}, "initial replicas -3: must not be negative"},
 		{"warm-up past the last step", recording(t, "value", "0,1", "50,1", "100,1"), Config{Model: Model{Capacity: 1}, Warmup: 95 * time.Second},
-			"warm-up 1m35s leaves no step of policy p (every 15s) to score before the recording ends at 2026-07-01T00:01:40Z"},
+			"warm-up 1m35s leaves no pass of policy p (every 15s) to score before the recording ends at 2026-07-01T00:01:40Z"},
 		{"a span of centuries", recording(t, "value", "0,1", "9000000000,1"), Config{Model: Model{Capacity: 1}},
-			"test.csv: the recording spans 104166d16h, 600000001 steps of policy p's interval 15s: more than 10000000 (are its timestamps seconds?)"},
+			"test.csv: the recording spans 104166d16h, 600000001 steps of 15s for policy p: more than 10000000 (are its timestamps seconds?)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -672,8 +672,9 @@ func TestBoundHugeDemand(t *testing.T) {
 	}
 }
 
-// Policies with different intervals and bounds: each overload share is of the policy's own scored time, and the
-// table says whose lower bound its last column is.
+// Policies with different intervals and bounds: each overload share is of the policy's own scored time (the
+// model's steps, which the 30 s policy's interval does not coarsen), and the table says whose lower bound its last
+// column is.
 func TestTableMixedPolicies(t *testing.T) {
 	var rows []string
 	for k := range 121 {
@@ -681,7 +682,7 @@ func TestTableMixedPolicies(t *testing.T) {
 	}
 	rec := recording(t, "value", rows...)
 	a := parse(t, nil, "a", "target: {namespace: a, name: b}\nmaxReplicas: 10\nmetrics: [{kind: qps, perReplica: 10}]\n")
-	b := parse(t, nil, "b", "target: {namespace: a, name: b}\nmaxReplicas: 20\ninterval: 30s\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	b := parse(t, nil, "b", "target: {namespace: a, name: b}\nminReplicas: 6\nmaxReplicas: 20\ninterval: 30s\nmetrics: [{kind: qps, perReplica: 10}]\n")
 	res, err := Simulate(rec, []Named{a, b}, Config{Model: Model{Capacity: 10}})
 	if err != nil {
 		t.Fatal(err)
@@ -690,14 +691,17 @@ func TestTableMixedPolicies(t *testing.T) {
 	if err := WriteTable(&out, res); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "The lower bound column is a's (its bounds and interval); b's differs") {
+	if !strings.Contains(out.String(), "The lower bound column is a's (its bounds); b's differs") {
 		t.Errorf("table lacks the lower bound note:\n%s", out.String())
 	}
 	for _, line := range strings.Split(out.String(), "\n") {
 		if f := strings.Fields(line); len(f) == 7 && strings.HasPrefix(line, "  overload (% of time)") {
-			r := res.Runs[1] // 61 steps of 30 s
-			if want := fmt.Sprintf("%.2f", 100*r.Summary.OverloadSeconds/1830); f[5] != want || r.Summary.OverloadSeconds == 0 {
-				t.Errorf("b's overload share %s (%v s overloaded); want %s, of its own 1830 s", f[5], r.Summary.OverloadSeconds, want)
+			r := res.Runs[1] // 121 steps of 15 s
+			if r.Summary.Steps != 121 || r.Tick != 15*time.Second {
+				t.Errorf("b: %d steps of %s; want 121 of 15s", r.Summary.Steps, r.Tick)
+			}
+			if want := fmt.Sprintf("%.2f", 100*r.Summary.OverloadSeconds/1815); f[5] != want || r.Summary.OverloadSeconds == 0 {
+				t.Errorf("b's overload share %s (%v s overloaded); want %s, of its own 1815 s", f[5], r.Summary.OverloadSeconds, want)
 			}
 			return
 		}
@@ -769,5 +773,92 @@ func TestOverloadLeavesNoBacklog(t *testing.T) {
 	}
 	if cpu := steps[len(steps)-1].Metrics[0]; cpu != 50 {
 		t.Errorf("10 minutes after the overload: cpu %g; want 50 (half the capacity)", cpu)
+	}
+}
+
+// The model steps at the recording's step when that is finer than the policy's passes: a 15 s spike between two
+// evaluations of a 60 s policy is overload, and the lower bound pays for it.
+func TestDemandBetweenPasses(t *testing.T) {
+	var rows []string
+	for k := range 41 {
+		d := 20
+		if k == 21 { // 315 s: between the evaluations at 300 s and 360 s
+			d = 200
+		}
+		rows = append(rows, fmt.Sprintf("%d,%d", 15*k, d))
+	}
+	rec := recording(t, "value", rows...)
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nmaxReplicas: 50\ninterval: 60s\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	for _, pass := range []time.Duration{0, 15 * time.Second} {
+		res, err := Simulate(rec, []Named{pol}, Config{Model: Model{Capacity: 10}, Pass: pass, Steps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res.Runs[0]
+		if r.Tick != 15*time.Second || r.Every != time.Minute || r.Summary.Steps != 41 {
+			t.Errorf("pass %s: %d steps of %s, evaluated every %s; want 41 of 15s, every 1m", pass, r.Summary.Steps, r.Tick, r.Every)
+		}
+		if r.Summary.OverloadSeconds != 15 {
+			t.Errorf("pass %s: overload %g s; want 15 (the spike at 315 s)", pass, r.Summary.OverloadSeconds)
+		}
+		if want := float64(40*2+20) * 15; r.Bound.ReplicaSeconds != want {
+			t.Errorf("pass %s: lower bound %g replica-seconds; want %g", pass, r.Bound.ReplicaSeconds, want)
+		}
+		decided := 0
+		for _, s := range r.Steps {
+			if s.Decided {
+				decided++
+				if s.Time.Sub(rec.Times[0])%time.Minute != 0 {
+					t.Errorf("pass %s: decided at %s; want whole minutes", pass, s.Time.Format(time.TimeOnly))
+				}
+			} else if s.Desired != s.Current || s.Metrics != nil {
+				t.Errorf("pass %s: %s: undecided step with desired %d, metrics %v", pass, s.Time.Format(time.TimeOnly), s.Desired, s.Metrics)
+			}
+		}
+		if decided != 11 {
+			t.Errorf("pass %s: %d decisions; want 11 (every minute of 10)", pass, decided)
+		}
+	}
+}
+
+// A policy whose interval the daemon's pass does not divide is evaluated as the daemon evaluates it (Policy.Due):
+// a 20 s interval on 15 s passes every 15 s, and the table says so. Without a pass it runs every 20 s on 5 s steps.
+func TestPassGrid(t *testing.T) {
+	var rows []string
+	for k := range 41 {
+		rows = append(rows, fmt.Sprintf("%d,%d", 15*k, 20+10*(k%4)))
+	}
+	rec := recording(t, "value", rows...)
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nmaxReplicas: 50\ninterval: 20s\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	for _, c := range []struct {
+		pass, every, tick time.Duration
+		decided           int
+		note              bool
+	}{
+		{0, 20 * time.Second, 5 * time.Second, 31, false},
+		{15 * time.Second, 15 * time.Second, 15 * time.Second, 41, true},
+		{10 * time.Second, 20 * time.Second, 5 * time.Second, 31, false},
+	} {
+		res, err := Simulate(rec, []Named{pol}, Config{Model: Model{Capacity: 10}, Pass: c.pass, Steps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res.Runs[0]
+		decided := 0
+		for _, s := range r.Steps {
+			if s.Decided {
+				decided++
+			}
+		}
+		if r.Every != c.every || r.Tick != c.tick || decided != c.decided {
+			t.Errorf("pass %s: every %s on %s steps, %d decisions; want every %s on %s, %d", c.pass, r.Every, r.Tick, decided, c.every, c.tick, c.decided)
+		}
+		var out bytes.Buffer
+		if err := WriteTable(&out, res); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "p: interval 20s, evaluated every 15s on the daemon's 15s passes"); got != c.note {
+			t.Errorf("pass %s: note in the table %t; want %t:\n%s", c.pass, got, c.note, out.String())
+		}
 	}
 }

@@ -192,7 +192,7 @@ func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []s
 		return nil, err
 	}
 	run0 := r.res.Runs[0]
-	r.scored = float64(run0.Summary.Steps) * run0.Interval.Seconds()
+	r.scored = float64(run0.Summary.Steps) * run0.Tick.Seconds()
 	r.daily = dailyPattern(rec)
 	r.floor = forecastFloor(rec, cfg.Scale, rec.Times[0].Add(r.warmup), run0.Policy.MinReplicas, run0.Policy.MaxReplicas)
 	if r.split, err = r.splits(rec, srcs, cfg); err != nil {

@@ -133,3 +133,24 @@ func TestSimulateIntervalFlag(t *testing.T) {
 		t.Errorf("--interval 1m over a 15s policy:\n%s\nthe policy with interval: 1m:\n%s", flag, file)
 	}
 }
+
+// --pass is the daemon's pass: by default its 15 s, on which a 20 s policy runs every pass, as the daemon runs it.
+func TestSimulatePassFlag(t *testing.T) {
+	run := func(want int, args ...string) (string, string) {
+		var out, errb bytes.Buffer
+		args = append([]string{"simulate", "--recording", azure, "--capacity", "200", "--policy", "target-tracking", "--interval", "20s"}, args...)
+		if code := dispatch(args, &out, &errb); code != want {
+			t.Fatalf("%v = %d, want %d: %s", args, code, want, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	note := "target-tracking: interval 20s, evaluated every 15s on the daemon's 15s passes (--pass)"
+	def, _ := run(0)
+	own, _ := run(0, "--pass", "20s")
+	if !strings.Contains(def, note) || strings.Contains(own, note) || def == own {
+		t.Errorf("default pass:\n%s\n--pass 20s:\n%s\nwant the note only in the first, and different runs", def, own)
+	}
+	if _, e := run(1, "--pass", "500ms"); !strings.Contains(e, "pass 500ms: want at least 1s") {
+		t.Errorf("--pass 500ms: %s", e)
+	}
+}
