@@ -305,7 +305,9 @@ func (d *decoder) unused(p *Policy, written bool) {
 				why = nil
 				break
 			}
-			why = append(why, a.Name+" sizes only on "+u.UsesOnly())
+			if only := u.UsesOnly(); only != "" {
+				why = append(why, a.Name+" sizes only on "+only)
+			}
 		}
 		if why == nil {
 			continue

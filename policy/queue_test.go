@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,14 @@ func TestQueueUnusedMetric(t *testing.T) {
 	}
 	if _, err := Parse("test.yaml", []byte(head+"algorithms: [{name: queue}, {name: target-tracking}]\n"+metrics), Builtin()); err != nil {
 		t.Errorf("queue and target-tracking share the metrics: %v", err)
+	}
+	// schedule uses no metric: beside queue the cpu metric is still unused; alone it keeps the metric it must list.
+	sched := `{name: schedule, args: {windows: [{days: "*", start: "02:00", end: "04:00", replicas: 20}]}}`
+	_, err = Parse("test.yaml", []byte(head+"algorithms: [{name: queue}, "+sched+"]\n"+metrics), Builtin())
+	if want := "no algorithm of this policy uses this cpu metric (queue sizes only on queue metrics with drainTime and ratePerReplica)"; !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("queue and schedule with a cpu metric: %v\nwant %s", err, want)
+	}
+	if _, err := Parse("test.yaml", []byte(head+"algorithms: ["+sched+"]\n"+metrics), Builtin()); err != nil {
+		t.Errorf("schedule alone: %v", err)
 	}
 }

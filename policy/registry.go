@@ -16,7 +16,9 @@ type Algorithm interface {
 }
 
 // MetricUser is an Algorithm that sizes on some of a policy's metrics only. An algorithm that is not one uses them
-// all. A policy whose metric no algorithm uses is refused: its query would run, and scale nothing.
+// all. A policy whose metric no algorithm uses is refused: its query would run, and scale nothing. An algorithm
+// that uses no metric (UsesOnly ""; schedule) neither uses one nor makes one unused: a policy must list a metric,
+// so one of only such algorithms keeps its metrics, whose invalid readings still hold scale-downs.
 type MetricUser interface {
 	Uses(m *Metric) bool
 	UsesOnly() string // which metrics it uses, for the error: "queue metrics with drainTime and ratePerReplica"

@@ -96,6 +96,12 @@ type window struct {
 
 const noteOutside = "outside every window"
 
+// Uses: schedule sizes on no metric; its windows are floors.
+func (scheduleAlgo) Uses(*Metric) bool { return false }
+
+// UsesOnly is empty: schedule uses no metric (MetricUser).
+func (scheduleAlgo) UsesOnly() string { return "" }
+
 // Propose proposes the highest floor among the windows open now, without a metric. Outside every window it
 // proposes nothing, or minReplicas when it is the policy's only algorithm.
 func (a scheduleAlgo) Propose(dst []Proposal, c *Context) []Proposal {

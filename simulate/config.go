@@ -34,12 +34,12 @@ type Config struct {
 	Interval time.Duration // control-loop interval: 0, or each policy's own (podpilot simulate --interval sets it in the policies)
 	// Pass is the daemon's pass period (its configuration's interval): a policy is evaluated on the passes at
 	// which it is due (policy.Policy.Due), as the daemon evaluates it. 0 evaluates each policy every interval.
-	Pass time.Duration
-	Model    Model
-	Demand   string        // closed-loop: the recording's series that is demand (default: "value", or the only series)
-	Scale    float64       // demand = recorded value × Scale (default 1)
-	Initial  int32         // replicas at the start; 0 takes the recording's replicas column (replay) or the lower bound
-	MaxAge   time.Duration // replay: older samples are stale; 0 means twice each series' own step
+	Pass    time.Duration
+	Model   Model
+	Demand  string        // closed-loop: the recording's series that is demand (default: "value", or the only series)
+	Scale   float64       // demand = recorded value × Scale (default 1)
+	Initial int32         // replicas at the start; 0 takes the recording's replicas column (replay) or the lower bound
+	MaxAge  time.Duration // replay: older samples are stale; 0 means twice each series' own step
 	// Warmup: the steps before the recording's start plus Warmup are simulated (the policies decide, pods start,
 	// algorithms that look back gather their history) but neither scored nor reported.
 	Warmup time.Duration

@@ -12,7 +12,8 @@
 //     decision at t changes the spec replicas at t; new pods count as ready from the first step at or after t +
 //     start-up delay; a scale-down removes pods that are not ready first.
 //   - Metric pipeline: the policy at step i sees the average of the true metric over the window's steps ending
-//     max(1, scrape/step) steps earlier, so it never sees the state its own decision creates.
+//     max(1, scrape/step) steps earlier, so it never sees the state its own decision creates. A metric with a
+//     podsQuery covers the pods ready through that whole window, so new pods make a reading partial for a window.
 //   - Demand between samples holds the last sample (recordings report per-interval totals, not curves).
 //   - Replay: a metric's reading at t is its latest sample at or before t, if no older than maxAge (default twice
 //     the recording's step); an older one is stale, hence invalid. A gap in the recording is therefore a metric

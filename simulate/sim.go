@@ -462,6 +462,16 @@ func observe(obs []policy.Observation, p *policy.Policy, hist []interval, i, lag
 			demand += hist[k].demand
 		}
 		cnt := float64(last - first + 1)
+		known, covered := m.PodsQuery != "", 0.0
+		if known {
+			// The pods a count like the default qps podsQuery finds: those that served through the whole window.
+			// Pods ready since (after a scale-up, or within the pipeline's lag) are not covered yet: the reading is
+			// partial, as the daemon's is.
+			covered = hist[last].ready
+			for k := first; k < last; k++ {
+				covered = min(covered, hist[k].ready)
+			}
+		}
 		switch m.Kind {
 		case policy.CPU:
 			if ready == 0 {
@@ -474,11 +484,11 @@ func observe(obs []policy.Observation, p *policy.Policy, hist []interval, i, lag
 				obs[j] = policy.Observation{Reason: "no pods report requests"}
 				continue
 			}
-			obs[j] = policy.Observation{Value: demand / cnt, Valid: true}
+			obs[j] = policy.Observation{Value: demand / cnt, Valid: true, PodsKnown: known, Pods: int32(covered)}
 		case policy.Queue:
 			obs[j] = policy.Observation{Value: hist[last].backlog, Valid: true}
 		default:
-			obs[j] = policy.Observation{Value: demand / cnt, Valid: true}
+			obs[j] = policy.Observation{Value: demand / cnt, Valid: true, PodsKnown: known, Pods: int32(covered)}
 		}
 	}
 }

@@ -862,3 +862,37 @@ func TestPassGrid(t *testing.T) {
 		}
 	}
 }
+
+// A qps reading with the default podsQuery covers only the pods that served through its whole window: after a
+// scale-up it is partial until the new pods have, and holds a scale-down meanwhile, as the daemon's does.
+func TestNewPodsPartial(t *testing.T) {
+	var rows []string
+	for k := range 30 {
+		d := 20 // two replicas' worth, 100 (ten) from 60 s to 120 s
+		if k >= 4 && k < 8 {
+			d = 100
+		}
+		rows = append(rows, fmt.Sprintf("%d,%d", 15*k, d))
+	}
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nmaxReplicas: 20\nalgorithm: {name: hpa}\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+		"behavior: {scaleDown: {stabilizationWindow: 0s, policies: [{type: Percent, value: 100, period: 15s}]}}\n")
+	res, err := Simulate(recording(t, "value", rows...), []Named{pol}, Config{Model: Model{Capacity: 10}, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var partial, down []string
+	for _, s := range res.Runs[0].Steps {
+		at := s.Time.Format("04:05")
+		if s.Reason == policy.MetricPartial {
+			partial = append(partial, at)
+		}
+		if s.Desired < s.Current {
+			down = append(down, fmt.Sprintf("%s %d→%d", at, s.Current, s.Desired))
+		}
+	}
+	// The last pods are ready at 02:30 and counted from the decision at 03:30, whose reading is of the window
+	// 02:30–03:15 (a scrape late). Before, every reading that asks for fewer is partial.
+	if fmt.Sprint(partial) != "[02:30 02:45 03:00 03:15]" || fmt.Sprint(down) != "[03:30 10→2]" {
+		t.Errorf("partial at %v, scale-downs %v; want partial from 02:30 to 03:15 and one scale-down, at 03:30", partial, down)
+	}
+}

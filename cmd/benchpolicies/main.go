@@ -276,7 +276,7 @@ The same workload model for every trace and policy:
 | pod start-up | %s (`+"`--startup`"+`) | from a scale-up until the new pods serve |
 | scrape interval | %s (`+"`--scrape`"+`) | the freshest sample a policy sees is one scrape old |
 | control loop | %s (`+"`--interval`"+`) | every policy decides every 15 s, HPA's sync period |
-| metric | `+"`{kind: qps, perReplica: 70}`"+`, rate window 1m (the default) | the same request-rate metric for every policy: the demand averaged over the last minute, per ready replica |
+| metric | `+"`{kind: qps, perReplica: 70}`"+`, rate window 1m (the default) | the same request-rate metric for every policy: the demand averaged over the last minute, per ready replica; partial (no scale-down) until new pods have served a minute, as the default `+"`podsQuery`"+` counts them |
 | bounds | `+"`minReplicas: 1`, `maxReplicas: 100`"+` | |
 | warm-up | %s on traces longer than %s (`+"`--warmup`"+`), none on the one-day trace | simulated, not scored: `+"`predictive`"+` gets the day of history its 24 h season needs, as the daemon's backfill from Prometheus gives it |
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,16 +84,18 @@ func (f *daemonFlags) load() (controller.Config, error) {
 		}
 		file = f.config
 	}
-	by := map[string]string{} // config field → the flag that set it
+	by := map[string][]string{} // config field → the flags that set it
+	mark := func(field, flag string) { by[field] = append(by[field], "--"+flag) }
 	set := func(dst *string, v, field, flag string) {
 		if v != "" {
-			*dst, by[field] = v, flag
+			*dst = v
+			mark(field, flag)
 		}
 	}
 	set(&cfg.Prometheus.Address, f.prometheus, "prometheus.address", "prometheus-url")
 	if f.bearerFile != "" {
 		cfg.HTTP.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: f.bearerFile}
-		by["prometheus.http"] = "prometheus-bearer-token-file"
+		mark("prometheus.http", "prometheus-bearer-token-file")
 	}
 	if f.basicUser != "" || f.basicPassFile != "" {
 		// Each flag overrides its own field of the file's basic_auth, and keeps the other.
@@ -103,19 +106,22 @@ func (f *daemonFlags) load() (controller.Config, error) {
 		set(&ba.Username, f.basicUser, "prometheus.http", "prometheus-basic-auth-user")
 		if f.basicPassFile != "" {
 			ba.PasswordFile, ba.Password = f.basicPassFile, ""
-			by["prometheus.http"] = "prometheus-basic-auth-password-file"
+			mark("prometheus.http", "prometheus-basic-auth-password-file")
 		}
 		cfg.HTTP.BasicAuth = &ba
 	}
 	set(&cfg.HTTP.TLSConfig.CAFile, f.caFile, "prometheus.http", "prometheus-ca-file")
 	if f.interval != 0 {
-		cfg.Interval, by["interval"] = f.interval, "interval"
+		cfg.Interval = f.interval
+		mark("interval", "interval")
 	}
 	if len(f.policies) > 0 {
-		cfg.Policies, by["policies"] = f.policies, "policies"
+		cfg.Policies = f.policies
+		mark("policies", "policies")
 	}
 	if f.leaderElect.set {
-		cfg.LeaderElection.Enabled, by["leaderElection"] = f.leaderElect.v, "leader-elect"
+		cfg.LeaderElection.Enabled = f.leaderElect.v
+		mark("leaderElection", "leader-elect")
 	}
 	set(&cfg.LeaderElection.Namespace, f.leNamespace, "leaderElection", "leader-election-namespace")
 	set(&cfg.LeaderElection.Name, f.leName, "leaderElection", "leader-election-name")
@@ -128,11 +134,12 @@ func (f *daemonFlags) load() (controller.Config, error) {
 	err := cfg.Validate(file, at)
 	if es, ok := err.(policy.Errors); ok {
 		for _, e := range es {
-			if flag, ok := by[e.Path]; ok {
+			if flags, ok := by[e.Path]; ok {
+				flag := strings.Join(flags, " and ")
 				if f.config != "" && (e.Path == "prometheus.http" || e.Path == "leaderElection") {
-					e.Path = fmt.Sprintf("%s (with --%s)", e.Path, flag) // the flag and the file's other fields together
+					e.Path = fmt.Sprintf("%s (with %s)", e.Path, flag) // the flags and the file's other fields together
 				} else {
-					e.File, e.Line, e.Col = "--"+flag, 0, 0
+					e.File, e.Line, e.Col = flag, 0, 0
 				}
 			}
 		}

@@ -93,6 +93,8 @@ func TestFlagsBeforeValidate(t *testing.T) {
 				"--listen: listen: want host:port, got \"elsewhere\""},
 		{"a flag with the file's other fields", []string{"--listen", ":9090", "--interval", "30s", "--leader-election-name", "lease"},
 			file + ":4:1: leaderElection (with --leader-election-name): namespace and name are required when enabled"},
+		{"every flag of the field is named", []string{"--listen", ":9090", "--interval", "30s", "--leader-elect", "--leader-election-name", "lease"},
+			file + ":4:1: leaderElection (with --leader-elect and --leader-election-name): namespace and name are required when enabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

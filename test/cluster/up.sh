@@ -233,18 +233,20 @@ node_ready() { [[ $(curl_api "$API_SERVER/api/v1/nodes/$NODE_NAME" | tr -d ' \n'
 wait_for kwok 60 "node $NODE_NAME Ready (kwok)" node_ready
 log "node $NODE_NAME Ready in $(since "$phase") s"
 
+# One `export K='v'` per line, a quote inside written '\'': bash sources it and the Go harness (readEnv) reads
+# it back, spaces and all.
+env_line() { local v=${2//\'/\'\\\'\'}; printf "export %s='%s'\n" "$1" "$v"; }
 {
-  printf 'export %s=%q\n' \
-    KUBECONFIG "$state/kubeconfig" \
-    PODPILOT_STATE_DIR "$state" \
-    PODPILOT_API_SERVER "$API_SERVER" \
-    PODPILOT_ETCD_PORT "$ETCD_PORT" \
-    PODPILOT_ETCD_PEER_PORT "$ETCD_PEER_PORT" \
-    PODPILOT_APISERVER_PORT "$APISERVER_PORT" \
-    PODPILOT_KCM_PORT "$KCM_PORT" \
-    PODPILOT_SCHEDULER_PORT "$SCHEDULER_PORT" \
-    PODPILOT_NODE_NAME "$NODE_NAME" \
-    PODPILOT_KUBECTL "$bin/kubectl"
+  env_line KUBECONFIG "$state/kubeconfig"
+  env_line PODPILOT_STATE_DIR "$state"
+  env_line PODPILOT_API_SERVER "$API_SERVER"
+  env_line PODPILOT_ETCD_PORT "$ETCD_PORT"
+  env_line PODPILOT_ETCD_PEER_PORT "$ETCD_PEER_PORT"
+  env_line PODPILOT_APISERVER_PORT "$APISERVER_PORT"
+  env_line PODPILOT_KCM_PORT "$KCM_PORT"
+  env_line PODPILOT_SCHEDULER_PORT "$SCHEDULER_PORT"
+  env_line PODPILOT_NODE_NAME "$NODE_NAME"
+  env_line PODPILOT_KUBECTL "$bin/kubectl"
 } >"$state/env"
 
 ok=1

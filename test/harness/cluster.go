@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,7 +87,7 @@ func script(timeout time.Duration, path string, args ...string) ([]byte, error) 
 	return cmd.CombinedOutput()
 }
 
-// readEnv reads up.sh's env file: "export KEY=value" lines.
+// readEnv reads up.sh's env file.
 func readEnv(t testing.TB, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -94,13 +95,23 @@ func readEnv(t testing.TB, path string) map[string]string {
 		t.Fatalf("read cluster env: %v", err)
 	}
 	defer f.Close()
+	return parseEnv(f)
+}
+
+// parseEnv reads "export KEY='value'" lines, as up.sh's env_line writes them: single-quoted, a quote inside
+// written '\''. An unquoted value is taken as it is.
+func parseEnv(r io.Reader) map[string]string {
 	env := map[string]string{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
-		if ok {
-			env[k] = v
+		if !ok {
+			continue
 		}
+		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, `'`)
+		}
+		env[k] = v
 	}
 	return env
 }

@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"bytes"
+	"maps"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -54,5 +57,38 @@ func TestEventually(t *testing.T) {
 	})
 	if n != 3 {
 		t.Errorf("cond called %d times; want 3", n)
+	}
+}
+
+// up.sh's env file reads back exactly, whatever the paths hold: the lines come from up.sh's own env_line.
+func TestEnvRoundTrip(t *testing.T) {
+	src, err := os.ReadFile("../cluster/up.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def string
+	for _, l := range strings.Split(string(src), "\n") {
+		if strings.HasPrefix(l, "env_line() {") {
+			def = l
+		}
+	}
+	if def == "" {
+		t.Fatal("up.sh defines no env_line")
+	}
+	want := map[string]string{"KUBECONFIG": "/tmp/my cache/it's $HOME/kubeconfig", "PODPILOT_NODE_NAME": "kwok-node-0", "PODPILOT_KUBECTL": `a\b "c"`}
+	script := def + "\n"
+	for _, k := range []string{"KUBECONFIG", "PODPILOT_NODE_NAME", "PODPILOT_KUBECTL"} {
+		script += "env_line " + k + " \"$" + k + "\"\n"
+	}
+	cmd := exec.Command("bash", "-c", script)
+	for k, v := range want {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parseEnv(bytes.NewReader(out)); !maps.Equal(got, want) {
+		t.Errorf("read back %q from\n%s\nwant %q", got, out, want)
 	}
 }
