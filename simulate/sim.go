@@ -183,15 +183,17 @@ type interval struct {
 	backlog float64
 }
 
-// tickFor is the model's step: the pass, refined to the scrape interval and the recording's step where those
-// divide it into whole seconds (a common divisor of at least 1s), so that the demand between passes and the pipeline's lag are seen as they are.
+// tickFor is the model's step: the pass, refined to the scrape interval and the demand's step, so that the
+// demand between passes and the pipeline's lag are seen as they are. A refinement is their greatest common divisor
+// in whole seconds, and only one of at least a quarter of the finer of the two: a jittery step (59 s, 61 s) or an
+// odd one (7 s) leaves the step as it was instead of dropping it to 1 s.
 func tickFor(pass time.Duration, more ...time.Duration) time.Duration {
 	t := pass
 	for _, d := range more {
 		if d <= 0 {
 			continue
 		}
-		if g := gcd(t, d); g >= time.Second && g%time.Second == 0 {
+		if g := gcd(t, d); g%time.Second == 0 && 4*g >= min(t, d) {
 			t = g
 		}
 	}
@@ -221,7 +223,11 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	}
 	tick := pass
 	if closed {
-		tick = tickFor(pass, model.Scrape, rec.Step())
+		step := rec.SeriesStep(rec.Lookup(cfg.Demand)) // the demand's own step, not a merged timeline's
+		if step == 0 {
+			step = rec.Step()
+		}
+		tick = tickFor(pass, model.Scrape, step)
 	}
 	every := int(pass / tick) // ticks per pass
 	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
@@ -231,9 +237,9 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		return run, fmt.Errorf("%s: the recording spans %s, %d steps of %s for policy %s: more than %d (are its timestamps seconds?)",
 			rec.File, policy.FormatDuration(end.Sub(start)), n, policy.FormatDuration(tick), np.Name, maxSteps)
 	}
-	if first := (cfg.Warmup + pass - 1) / pass; int(first)*every >= n {
-		return run, fmt.Errorf("warm-up %s leaves no pass of policy %s (every %s) to score before the recording ends at %s",
-			policy.FormatDuration(cfg.Warmup), np.Name, policy.FormatDuration(pass), end.Format(time.RFC3339))
+	if first := (cfg.Warmup + tick - 1) / tick; int(first) >= n {
+		return run, fmt.Errorf("warm-up %s leaves no step of policy %s (every %s) to score before the recording ends at %s",
+			policy.FormatDuration(cfg.Warmup), np.Name, policy.FormatDuration(tick), end.Format(time.RFC3339))
 	}
 	secs := tick.Seconds()
 

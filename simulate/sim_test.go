@@ -145,13 +145,13 @@ func TestWarmup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, r := range warm.Runs {
-		skip := int(cfg.Warmup / r.Interval)
+		skip := int(cfg.Warmup / r.Tick)
 		tail := full.Runs[k].Steps[skip:]
 		if diff := cmp.Diff(tail, r.Steps, cmp.Comparer(func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) })); diff != "" {
 			t.Fatalf("%s: steps after the warm-up differ from the run without one (-without +with):\n%s", r.Name, diff)
 		}
 		var want, bound Summary
-		secs := r.Interval.Seconds()
+		secs := r.Tick.Seconds()
 		lastDir := int32(0)
 		for i, st := range tail {
 			want.Steps++
@@ -350,8 +350,8 @@ metrics: [{kind: cpu, utilization: 50}]
 			"start-up -1s: must not be negative"},
 		{"negative max age", recording(t, "cpu", "0,1", "15,1"), Config{Mode: Replay, MaxAge: -time.Second}, "max age -1s: must not be negative"},
 		{"negative initial", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Initial: -3}, "initial replicas -3: must not be negative"},
-		{"warm-up past the last step", recording(t, "value", "0,1", "50,1", "100,1"), Config{Model: Model{Capacity: 1}, Warmup: 95 * time.Second},
-			"warm-up 1m35s leaves no pass of policy p (every 15s) to score before the recording ends at 2026-07-01T00:01:40Z"},
+		{"warm-up past the last step", recording(t, "value", "0,1", "30,1", "60,1", "70,1"), Config{Model: Model{Capacity: 1}, Warmup: 65 * time.Second},
+			"warm-up 1m5s leaves no step of policy p (every 15s) to score before the recording ends at 2026-07-01T00:01:10Z"},
 		{"a span of centuries", recording(t, "value", "0,1", "9000000000,1"), Config{Model: Model{Capacity: 1}},
 			"test.csv: the recording spans 104166d16h, 600000001 steps of 15s for policy p: more than 10000000 (are its timestamps seconds?)"},
 	}
@@ -412,7 +412,7 @@ func TestTraces(t *testing.T) {
 				if !(s.CostRatio > 1) || b.OverloadSeconds != 0 || s.ScaleEvents == 0 || s.PeakReplicas > 100 {
 					t.Errorf("%s: %+v (bound %+v): want cost above the bound's, a bound never overloaded, and some scaling", r.Name, s, b)
 				}
-				if s.OverloadSeconds > float64(s.Steps)*r.Interval.Seconds() || s.Reversals >= s.ScaleEvents {
+				if s.OverloadSeconds > float64(s.Steps)*r.Tick.Seconds() || s.Reversals >= s.ScaleEvents {
 					t.Errorf("%s: inconsistent summary %+v", r.Name, s)
 				}
 			}
@@ -894,5 +894,40 @@ func TestNewPodsPartial(t *testing.T) {
 	// 02:30–03:15 (a scrape late). Before, every reading that asks for fewer is partial.
 	if fmt.Sprint(partial) != "[02:30 02:45 03:00 03:15]" || fmt.Sprint(down) != "[03:30 10→2]" {
 		t.Errorf("partial at %v, scale-downs %v; want partial from 02:30 to 03:15 and one scale-down, at 03:30", partial, down)
+	}
+}
+
+// The model's step refines the pass only to a whole-second divisor it shares with the scrape and the demand's
+// step, and not below a quarter of the finer: a jittery or odd step leaves it as it was.
+func TestTickFor(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct{ pass, scrape, step, want time.Duration }{
+		{15 * s, 15 * s, 300 * s, 15 * s},
+		{60 * s, 15 * s, 15 * s, 15 * s},
+		{20 * s, 15 * s, 60 * s, 5 * s},
+		{15 * s, 15 * s, 10 * s, 5 * s},
+		{15 * s, 15 * s, 59 * s, 15 * s}, // jitter: gcd 1 s
+		{15 * s, 15 * s, 7 * s, 15 * s},
+		{15 * s, 15 * s, 1500 * time.Millisecond, 15 * s},
+		{15 * s, 0, 0, 15 * s},
+	} {
+		if got := tickFor(c.pass, c.scrape, c.step); got != c.want {
+			t.Errorf("pass %s, scrape %s, step %s: %s; want %s", c.pass, c.scrape, c.step, got, c.want)
+		}
+	}
+	// A recording whose 60 s steps alternate 59 s and 61 s runs at 15 s steps, not 1 s ones.
+	var rows []string
+	at := 0
+	for k := range 60 {
+		rows = append(rows, fmt.Sprintf("%d,%d", at, 20+k%3))
+		at += 59 + 2*(k%2)
+	}
+	pol := parse(t, nil, "p", "target: {namespace: a, name: b}\nmaxReplicas: 50\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	res, err := Simulate(recording(t, "value", rows...), []Named{pol}, Config{Model: Model{Capacity: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Runs[0]; r.Tick != 15*s {
+		t.Errorf("jittery 60 s recording: %d steps of %s; want 15s steps", r.Summary.Steps, r.Tick)
 	}
 }

@@ -238,7 +238,7 @@ func (r *result) splits(rec *metrics.Recording, srcs []simulate.Source, cfg simu
 		}
 		run := res.Runs[0]
 		sp := split{name: s.Name, value: v, cost: run.Summary.CostRatio, overload: run.Summary.OverloadSeconds}
-		sp.sudden = sudden(run.Steps, rec.Times[0].Add(r.warmup))
+		sp.sudden = sudden(run.Steps, run.Tick, rec.Times[0].Add(r.warmup))
 		out = append(out, sp)
 	}
 	return out, nil
@@ -408,14 +408,14 @@ func (r *result) cheapest(name string) (simulate.Point, bool) {
 	return simulate.Point{}, false
 }
 
-// sudden is the overload-seconds from `from` on, in steps one interval apart, where the demand one reaction time
-// earlier fitted in the capacity now ready.
-func sudden(steps []simulate.Step, from time.Time) float64 {
-	k := int(reaction / interval)
+// sudden is the overload-seconds from `from` on, in model steps one tick apart, where the demand one reaction
+// time earlier fitted in the capacity now ready.
+func sudden(steps []simulate.Step, tick time.Duration, from time.Time) float64 {
+	k := int(reaction / tick)
 	secs := 0.0
 	for i, st := range steps {
 		if st.Overload && !st.Time.Before(from) && i >= k && steps[i-k].Demand <= float64(st.Ready)*capacity {
-			secs += interval.Seconds()
+			secs += tick.Seconds()
 		}
 	}
 	return secs

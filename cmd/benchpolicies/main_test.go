@@ -70,7 +70,7 @@ func TestSudden(t *testing.T) {
 		{"a lasting rise: its first reaction time is sudden", steps(100, 100, 100, 100, 100, 300, 300, 300, 300, 300, 300), t0, 75},
 		{"in the warm-up: not counted", steps(100, 100, 100, 100, 100, 100, 300), t0.Add(7 * interval), 0},
 	} {
-		if got := sudden(tc.steps, tc.from); got != tc.want {
+		if got := sudden(tc.steps, interval, tc.from); got != tc.want {
 			t.Errorf("%s: %g sudden seconds; want %g", tc.name, got, tc.want)
 		}
 	}

@@ -51,7 +51,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 	scrape := fs.Duration("scrape", simulate.DefaultScrape, "closed-loop: scrape interval (metric pipeline lag)")
 	maxUtil := fs.Float64("max-utilization", simulate.DefaultMaxUtilization, "closed-loop: CPU use per pod can reach this many times its request")
 	interval := fs.Duration("interval", 0, "control-loop interval (default: each policy's interval)")
-	pass := fs.Duration("pass", controller.DefaultConfig().Interval, "the daemon's pass period (podpilot run's interval): a policy is evaluated on the passes at which its interval is due, as the daemon does")
+	pass := fs.Duration("pass", controller.DefaultConfig().Interval, "the daemon's pass period (podpilot run's interval): a policy is evaluated on the passes at which its interval is due, as the daemon does; 0: every policy interval exactly")
 	initial := fs.Int("initial", 0, "replicas at the start (default: the lower bound, or the recording's replicas column)")
 	maxAge := fs.Duration("max-age", 0, "replay: a sample older than this is stale (default: twice the recording's step)")
 	warmup := fs.Duration("warmup", 0, "simulate this much of the recording's start without scoring it (history for algorithms that look back)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and Prometheus once per pinned
 # version into a cache folder outside the clone, and prints where they are: the Kubernetes folder, the kwok folder
-# and the Prometheus binary. Later runs find the binaries and return at once.
+# and the Prometheus binary, tab-separated on its last line. Later runs find the binaries and return at once.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -99,4 +99,4 @@ if ! grep -q 'name: node-heartbeat-with-lease' "$kwokdir/stages.yaml" 2>/dev/nul
   mv "$kwokdir/stages.yaml.tmp" "$kwokdir/stages.yaml"
   log "wrote kwok stages to $kwokdir/stages.yaml"
 fi
-echo "$bin $kwokdir $promdir/prometheus"
+printf '%s\t%s\t%s\n' "$bin" "$kwokdir" "$promdir/prometheus" # tabs: a cache path may hold spaces

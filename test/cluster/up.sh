@@ -29,7 +29,7 @@ fi
 for tool in etcd openssl curl; do
   command -v "$tool" >/dev/null || die "$tool not found: run test/cluster/deps.sh (as root) first"
 done
-read -r bin kwokdir _ < <("$here/build.sh" | tail -n 1)
+IFS=$'\t' read -r bin kwokdir _ < <("$here/build.sh" | tail -n 1)
 for b in "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler" "$bin/kubectl" "$kwokdir/kwok" "$kwokdir/stages.yaml"; do
   [ -e "$b" ] || die "$b missing: run test/cluster/build.sh"
 done

@@ -98,8 +98,8 @@ func readEnv(t testing.TB, path string) map[string]string {
 	return parseEnv(f)
 }
 
-// parseEnv reads "export KEY='value'" lines, as up.sh's env_line writes them: single-quoted, a quote inside
-// written '\''. An unquoted value is taken as it is.
+// parseEnv reads "export KEY='value'" lines, as up.sh's env_line writes them: single-quoted, where a quote
+// inside closes the quotes, is escaped with a backslash and opens them again. An unquoted value is taken as it is.
 func parseEnv(r io.Reader) map[string]string {
 	env := map[string]string{}
 	sc := bufio.NewScanner(r)

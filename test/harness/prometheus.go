@@ -41,7 +41,7 @@ func prometheusBinary(t testing.TB) string {
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	fields := strings.Fields(lines[len(lines)-1])
+	fields := strings.Split(lines[len(lines)-1], "\t") // build.sh separates the paths with tabs: they may hold spaces
 	if len(fields) != 3 {
 		t.Fatalf("build.sh printed %q last; want the Kubernetes and kwok folders and the Prometheus binary", lines[len(lines)-1])
 	}
