@@ -39,7 +39,7 @@ bench:
 bench-policies:
 	$(GO) run ./cmd/benchpolicies > docs/benchmarks.md.tmp && mv docs/benchmarks.md.tmp docs/benchmarks.md
 
-# Would another setting of target-tracking's arguments meet goal 1? (docs/tuning.md, about 20 minutes)
+# Would another setting of target-tracking's arguments meet goal 1? (docs/tuning.md, about 30 minutes)
 bench-tuning:
 	$(GO) run ./cmd/benchpolicies -tuning > docs/tuning.md.tmp && mv docs/tuning.md.tmp docs/tuning.md
 

@@ -374,15 +374,22 @@ func TestPassPartialMetric(t *testing.T) {
 	}
 }
 
-// What Prometheus warns of, and a count of pods that is no count, is logged with its query.
-func TestPassLogsWarnings(t *testing.T) {
-	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n")
+// logged loads web.yaml with src and gives the controller a logger whose warnings the test reads.
+func (f *fixture) logged(t *testing.T, src string) *observer.ObservedLogs {
+	t.Helper()
+	f.write("web.yaml", src)
 	if err := f.store.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.WarnLevel)
 	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
+	return logs
+}
+
+// What Prometheus warns of, and a count of pods that is no count, is logged with its query.
+func TestPassLogsWarnings(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	logs := f.logged(t, "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n")
 	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "2.5", t0)...)})
 	f.ctl.Pass(context.Background(), always)
 	var got []string
@@ -397,12 +404,7 @@ func TestPassLogsWarnings(t *testing.T) {
 // A policy whose interval the pass does not divide is logged once per version, with how often it runs.
 func TestPassLogsUnevenInterval(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\ninterval: 20s\nmetrics: [{kind: cpu, utilization: 50}]\n")
-	if err := f.store.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	core, logs := observer.New(zap.WarnLevel)
-	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
+	logs := f.logged(t, "target: {namespace: shop, name: web}\nmaxReplicas: 20\ninterval: 20s\nmetrics: [{kind: cpu, utilization: 50}]\n")
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))})
 	for range 3 {
 		if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Skipped != "" {

@@ -177,16 +177,16 @@ func syntaxError(file string, data []byte, err error) *Error {
 	return e
 }
 
-// problemLine is the first line at which data cut off after it fails to parse with problem, or 0. Only small
-// files are searched: each try parses the file up to the line.
+// problemLine is the first line from which data cut off after it, and after every later line, fails to parse with
+// problem, or 0. Each later line must fail too: a prefix cut inside a flow that a later line closes ({a: 1 on one
+// line, } on the next) fails with the same words as a real error further down. Only small files are searched:
+// each try parses the file up to the line.
 func problemLine(data []byte, problem string) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	if len(lines) > 2000 {
 		return 0
 	}
-	end := 0
-	for i, l := range lines {
-		end += len(l)
+	fails := func(end int) bool {
 		var n yaml.Node
 		dec := yaml.NewDecoder(bytes.NewReader(data[:end]))
 		err := dec.Decode(&n)
@@ -194,13 +194,20 @@ func problemLine(data []byte, problem string) int {
 			err = dec.Decode(&n)
 		}
 		if errors.Is(err, io.EOF) {
-			continue
+			return false
 		}
-		if msg := err.Error(); strings.HasSuffix(msg, ": "+problem) || msg == "yaml: "+problem {
-			return i + 1
-		}
+		msg := err.Error()
+		return strings.HasSuffix(msg, ": "+problem) || msg == "yaml: "+problem
 	}
-	return 0
+	end, found := len(data), 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !fails(end) {
+			break
+		}
+		found = i + 1
+		end -= len(lines[i])
+	}
+	return found
 }
 
 // resolve applies defaults and validates everything, recording every problem in d.

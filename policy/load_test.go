@@ -351,6 +351,11 @@ func TestSyntaxErrorLine(t *testing.T) {
 		{"unclosed flow", "minReplicas: [1\nalgorithm: {name: hpa}\n", "test.yaml:3:1: YAML syntax: did not find expected ',' or ']'"},
 		{"a tab", "metrics:\n\t- {kind: cpu, utilization: 70}\n", "test.yaml:4:1: YAML syntax: found character that cannot start any token"},
 		{"in a second document", "---\nminReplicas: [1\n", "test.yaml:4:1: YAML syntax: did not find expected ',' or ']'"},
+		// Cut off after line 3 the file fails with the same words, but line 4 closes that flow.
+		{"after a flow closed on a later line", "algorithm: {name: hpa\n  }\nmetrics: [{kind: cpu, utilization: 50]\n",
+			"test.yaml:5:1: YAML syntax: did not find expected ',' or '}'"},
+		{"a missing comma in a multi-line flow", "metrics: [\n  {kind: cpu, utilization: 50}\n  {kind: qps, perReplica: 3}\n]\n",
+			"test.yaml:4:1: YAML syntax: did not find expected ',' or ']'"},
 	} {
 		_, err := Parse("test.yaml", []byte(head+tc.body), Builtin())
 		if err == nil || err.Error() != tc.want {
