@@ -9,9 +9,9 @@
 //     policy.Policy.Due, the daemon's own rule; with no pass, every interval.
 //   - The model advances in steps of the pass, refined to the greatest whole-second divisor it shares with the
 //     scrape interval and then the demand's own step (closed-loop) where that is at least a quarter of the finer
-//     of the two (tickFor), so that demand between decisions is scored. A
-//     decision at t changes the spec replicas at t; new pods count as ready from the first step at or after t +
-//     start-up delay; a scale-down removes pods that are not ready first.
+//     of the two (tickFor), so that demand between decisions is scored. A decision at t changes the spec
+//     replicas at t; new pods count as ready from the first step at or after t + start-up delay; a scale-down
+//     removes pods that are not ready first.
 //   - Metric pipeline: the policy at step i sees the average of the true metric over the window's steps ending
 //     max(1, scrape/step) steps earlier, so it never sees the state its own decision creates. A metric with a
 //     podsQuery covers the pods ready through that whole window, so new pods make a reading partial for a window.
