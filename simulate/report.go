@@ -214,9 +214,9 @@ func WriteTable(w io.Writer, res *Result) error {
 		fmt.Fprintf(w, "  warm-up: the first %s is simulated but not scored\n", policy.FormatDuration(c.Warmup))
 	}
 	for _, r := range res.Runs {
-		if r.Every != r.Interval {
+		if every := r.Policy.Every(r.Pass); every != r.Interval {
 			fmt.Fprintf(w, "  %s: interval %s, evaluated every %s on the daemon's %s passes (--pass)\n", r.Name,
-				policy.FormatDuration(r.Interval), policy.FormatDuration(r.Every), policy.FormatDuration(r.Pass))
+				policy.FormatDuration(r.Interval), policy.FormatDuration(every), policy.FormatDuration(r.Pass))
 		}
 	}
 	if c.Mode == ClosedLoop {

@@ -38,7 +38,6 @@ type Run struct {
 	Policy   *policy.Policy
 	Interval time.Duration // the policy's
 	Pass     time.Duration // the loop's pass: the policy is evaluated on the passes at which it is due (Policy.Due)
-	Every    time.Duration // between the policy's evaluations: its interval, or the whole passes Due makes of it
 	Tick     time.Duration // the model's step: the time each Step and each of Summary.Steps stands for
 	Summary  Summary
 	Bound    Summary // the clairvoyant lower bound under this policy's bounds
@@ -231,7 +230,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	}
 	every := int(pass / tick) // ticks per pass
 	start, end := rec.Times[0], rec.Times[len(rec.Times)-1]
-	run := Run{Name: np.Name, Policy: p, Interval: iv, Pass: pass, Every: p.Every(pass), Tick: tick}
+	run := Run{Name: np.Name, Policy: p, Interval: iv, Pass: pass, Tick: tick}
 	n := int(end.Sub(start)/tick) + 1
 	if n > maxSteps {
 		return run, fmt.Errorf("%s: the recording spans %s, %d steps of %s for policy %s: more than %d (are its timestamps seconds?)",

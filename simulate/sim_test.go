@@ -795,8 +795,8 @@ func TestDemandBetweenPasses(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := res.Runs[0]
-		if r.Tick != 15*time.Second || r.Every != time.Minute || r.Summary.Steps != 41 {
-			t.Errorf("pass %s: %d steps of %s, evaluated every %s; want 41 of 15s, every 1m", pass, r.Summary.Steps, r.Tick, r.Every)
+		if r.Tick != 15*time.Second || r.Policy.Every(r.Pass) != time.Minute || r.Summary.Steps != 41 {
+			t.Errorf("pass %s: %d steps of %s, evaluated every %s; want 41 of 15s, every 1m", pass, r.Summary.Steps, r.Tick, r.Policy.Every(r.Pass))
 		}
 		if r.Summary.OverloadSeconds != 15 {
 			t.Errorf("pass %s: overload %g s; want 15 (the spike at 315 s)", pass, r.Summary.OverloadSeconds)
@@ -850,8 +850,8 @@ func TestPassGrid(t *testing.T) {
 				decided++
 			}
 		}
-		if r.Every != c.every || r.Tick != c.tick || decided != c.decided {
-			t.Errorf("pass %s: every %s on %s steps, %d decisions; want every %s on %s, %d", c.pass, r.Every, r.Tick, decided, c.every, c.tick, c.decided)
+		if r.Policy.Every(r.Pass) != c.every || r.Tick != c.tick || decided != c.decided {
+			t.Errorf("pass %s: every %s on %s steps, %d decisions; want every %s on %s, %d", c.pass, r.Policy.Every(r.Pass), r.Tick, decided, c.every, c.tick, c.decided)
 		}
 		var out bytes.Buffer
 		if err := WriteTable(&out, res); err != nil {
