@@ -14,7 +14,10 @@
 //     that both come from one snapshot of Prometheus' storage. A reading with series whose count has none covers
 //     no pod (Pods 0, known); a count that cannot be read (NaN, several series, not a whole number) leaves it
 //     unknown, with a warning, and the reading as it is;
-//   - range queries (Client.Range), for `podpilot record` and for history on start, and recordings.
+//   - range queries (Client.Range), for `podpilot record` and for history on start, and recordings: Record pulls
+//     a policy's metrics, RecordReplay adds the counts a replay needs (the target's spec replicas and ready pods,
+//     from kube-state-metrics by default, and the pods each reading covered), so that a replay starts where the
+//     Deployment was and holds scale-downs on the readings the daemon held them on.
 //
 // It must not decide anything about replicas: it reads no metric targets, tolerances or behaviour, never turns
 // a missing reading into a number, and imports no podpilot package but policy (for the policy, metric and

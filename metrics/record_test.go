@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,97 @@ func TestRecord(t *testing.T) {
 	if _, err := c.Record(context.Background(), bad, start, start.Add(time.Minute), 15*time.Second); err == nil ||
 		!strings.Contains(err.Error(), "record shop/web metric b: 2 series over the range, want 1 (query: broken)") {
 		t.Errorf("Record with two series = %v", err)
+	}
+}
+
+// RecordReplay adds the target's spec replicas, its ready pods and the pods each reading covered; a count query
+// that finds nothing leaves its column out with a note, and a bad one is an error that names its flag.
+func TestRecordReplay(t *testing.T) {
+	start := time.Unix(1_782_900_000, 0)
+	var empty, twice string // queries answered with no series, or with two
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		q := r.Form.Get("query")
+		var vals []string
+		for i := range 5 {
+			v := "100"
+			switch {
+			case strings.Contains(q, "kube_deployment_spec_replicas"):
+				v = "4"
+			case strings.Contains(q, "kube_deployment_status_replicas_ready"):
+				v = "4"
+			case strings.HasPrefix(q, "count by"):
+				if i == 1 {
+					continue // no pod covered at +15 s
+				}
+				v = fmt.Sprint(min(4, 2+i))
+			}
+			vals = append(vals, fmt.Sprintf(`[%d,%q]`, start.Unix()+int64(15*i), v))
+		}
+		series := `{"metric":{},"values":[` + strings.Join(vals, ",") + `]}`
+		switch {
+		case empty != "" && strings.Contains(q, empty):
+			series = ""
+		case twice != "" && strings.Contains(q, twice):
+			series += "," + strings.Replace(series, `{}`, `{"a":"b"}`, 1)
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
+	}))
+	defer srv.Close()
+	c, err := New(Config{Address: srv.URL, MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := policy.Parse("web.yaml", []byte("target: {namespace: shop, name: web}\nmaxReplicas: 9\nmetrics: [{kind: qps, perReplica: 10}]\n"), policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := policy.Parse("r.yaml", []byte("target: {namespace: shop, name: web}\nmaxReplicas: 9\nmetrics: [{kind: qps, name: ready, perReplica: 10}]\n"), policy.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		p            *policy.Policy
+		d            Deployment
+		empty, twice string
+		csv, note    string // the recording, and a note it comes with
+		err          string
+	}{
+		{name: "default", p: web, d: DefaultDeployment,
+			csv: "timestamp,qps,replicas,ready,qps:pods\n1782900000,100,4,4,2\n1782900015,100,4,4,0\n1782900030,100,4,4,4\n1782900045,100,4,4,4\n1782900060,100,4,4,4\n"},
+		{name: "no kube-state-metrics", p: web, d: DefaultDeployment, empty: "kube_deployment",
+			csv:  "timestamp,qps\n1782900000,100\n1782900015,100\n1782900030,100\n1782900045,100\n1782900060,100\n",
+			note: `--ready-query found no series (is kube-state-metrics scraped?), so the recording has no ready column: a replay cannot tell the partial readings the daemon scaled nothing down on (query: max(kube_deployment_status_replicas_ready{namespace=~"shop", deployment=~"web"}))`},
+		{name: "no counts asked", p: web, d: Deployment{},
+			csv: "timestamp,qps\n1782900000,100\n1782900015,100\n1782900030,100\n1782900045,100\n1782900060,100\n"},
+		{name: "two ready series", p: web, d: DefaultDeployment, twice: "status_replicas_ready",
+			err: `record shop/web --ready-query: 2 series over the range, want 1 (query: max(kube_deployment_status_replicas_ready{namespace=~"shop", deployment=~"web"}))`},
+		{name: "bad template", p: web, d: Deployment{Ready: "up{x=~\"{{.Nope}}\"}"},
+			err: `record shop/web: --ready-query: bad template: query:1:9: <.Nope>: unknown variable .Nope in type policy.Vars (known variables: .Namespace, .Name, .Pod, .Selector, .Queue, .Window)`},
+		{name: "a metric called ready", p: named, d: DefaultDeployment,
+			err: `record shop/web: the ready column would take the name of metric "ready"; rename the metric or pass --ready-query ''`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			empty, twice = tc.empty, tc.twice
+			rec, notes, err := c.RecordReplay(context.Background(), tc.p, start, start.Add(time.Minute), 15*time.Second, tc.d)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Errorf("err = %v\nwant %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			WriteCSV(&b, rec)
+			if b.String() != tc.csv {
+				t.Errorf("recording =\n%s\nwant\n%s", b.String(), tc.csv)
+			}
+			if tc.note == "" && len(notes) > 0 || tc.note != "" && !slices.Contains(notes, tc.note) {
+				t.Errorf("notes = %q\nwant %q", notes, tc.note)
+			}
+		})
 	}
 }

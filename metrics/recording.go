@@ -135,6 +135,25 @@ func (r *Recording) CheckFinite(name string, nonNegative bool) error {
 	return nil
 }
 
+// CheckCount checks that the series called name is a count: a whole number, not negative, where it has one (NaN
+// is a count not known at that time).
+func (r *Recording) CheckCount(name string) error {
+	i := r.Lookup(name)
+	if i < 0 {
+		return fmt.Errorf("%s: no series %q", r.File, name)
+	}
+	s := &r.Series[i]
+	for j, v := range s.Values {
+		if !s.Has(j) || math.IsNaN(v) {
+			continue
+		}
+		if math.IsInf(v, 0) || v < 0 || v != math.Trunc(v) || v > math.MaxInt32 {
+			return fmt.Errorf("%s: %s: want a count of pods (a whole number, at least 0) or NaN, got %v", r.where(i, j), name, v)
+		}
+	}
+	return nil
+}
+
 // ReadFile reads a recording: Prometheus query_range JSON when the file starts with "{", else CSV. name is the
 // series name a JSON file's single series gets.
 func ReadFile(path, name string) (*Recording, error) {

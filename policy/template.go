@@ -140,6 +140,20 @@ func compileQuery(text string) (*template.Template, error) {
 	return t, nil
 }
 
+// Render checks a query template as a policy file's are checked and renders it with v: for a template that
+// comes from a flag, not a policy file (podpilot record's --ready-query).
+func Render(text string, v Vars) (string, error) {
+	t, err := compileQuery(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("bad template: %s", cleanTemplateErr(err))
+	}
+	return b.String(), nil
+}
+
 // cleanTemplateErr drops text/template's "template: query:1:5: executing ..." prefix noise but keeps the column.
 func cleanTemplateErr(err error) string {
 	s := err.Error()

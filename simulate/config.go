@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/podpilot/podpilot/metrics"
@@ -109,8 +110,8 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 	if c.Mode == ClosedLoop {
 		if c.Demand == "" {
 			c.Demand = "value"
-			if rec.Lookup("value") < 0 && len(rec.Series) == 1 {
-				c.Demand = rec.Series[0].Name
+			if data := dataSeries(rec); rec.Lookup("value") < 0 && len(data) == 1 {
+				c.Demand = data[0]
 			}
 		}
 		if rec.Lookup(c.Demand) < 0 {
@@ -123,9 +124,11 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 			return c, fmt.Errorf("closed-loop mode needs --capacity: the demand one replica serves at 100 %% CPU")
 		}
 	}
-	if i := rec.Lookup("replicas"); i >= 0 {
-		if err := rec.CheckFinite("replicas", true); err != nil {
-			return c, err
+	for _, s := range rec.Series {
+		if counts(s.Name) {
+			if err := rec.CheckCount(s.Name); err != nil {
+				return c, err
+			}
 		}
 	}
 	if span := rec.Times[len(rec.Times)-1].Sub(rec.Times[0]); c.Warmup < 0 || c.Warmup >= span {
@@ -136,6 +139,23 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 		return c, fmt.Errorf("max utilization must be at least 1, the SLO utilization and the scale positive")
 	}
 	return c, nil
+}
+
+// counts reports whether a recording's series is one of the counts `podpilot record` adds beside the metrics: the
+// target's spec replicas, its ready pods, and the pods a metric's reading covered.
+func counts(name string) bool {
+	return name == metrics.ReplicasColumn || name == metrics.ReadyColumn || strings.HasSuffix(name, metrics.PodsSuffix)
+}
+
+// dataSeries names the recording's series other than those counts.
+func dataSeries(rec *metrics.Recording) []string {
+	var out []string
+	for _, s := range rec.Series {
+		if !counts(s.Name) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 func seriesNames(rec *metrics.Recording) string {

@@ -19,6 +19,9 @@
 //   - Replay: a metric's reading at t is its latest sample at or before t, if no older than maxAge (default twice
 //     the recording's step); an older one is stale, hence invalid. A gap in the recording is therefore a metric
 //     outage for the policy, and in closed-loop mode the demand holds through it. Gaps are listed in the report.
+//     With the recording's ready column and a metric's NAME:pods sample of the same time (podpilot record writes
+//     both), a reading that covered k fewer pods than were ready covers k fewer of the replay's ready pods: it is
+//     partial where the daemon's was, whatever count the replay runs. The counts are never demand.
 //   - Overload is demand above ready capacity (ready replicas × capacity); unserved work is that excess over
 //     time. The SLO is utilization above a level for request workloads, and queue wait (backlog over drain
 //     rate) above a time for queue workloads (a policy with a queue metric).

@@ -134,6 +134,71 @@ func (c *cursor) at(t time.Time) (float64, time.Time, bool) {
 	return c.series.Values[c.last], c.times[c.last], true
 }
 
+// replayer reads each metric of a policy from the recording's series of the same name, as recorded.
+type replayer struct {
+	metrics []*cursor
+	maxAge  []time.Duration
+	// pods has, for each metric with a podsQuery, the pods its readings covered (the series NAME:pods), and ready
+	// the target's ready pods then; nil where the recording lacks them.
+	pods  []*cursor
+	ready *cursor
+}
+
+func newReplayer(rec *metrics.Recording, p *policy.Policy, maxAge time.Duration) *replayer {
+	r := &replayer{}
+	if i := rec.Lookup(metrics.ReadyColumn); i >= 0 {
+		r.ready = newCursor(rec, i)
+	}
+	for _, m := range p.Metrics {
+		i := rec.Lookup(m.Name)
+		r.metrics = append(r.metrics, newCursor(rec, i))
+		age := maxAge
+		if age == 0 {
+			// A coarser series merged with a finer one is not stale between its samples.
+			if age = 2 * rec.SeriesStep(i); age == 0 {
+				age = 2 * rec.Step() // a series of one sample
+			}
+		}
+		r.maxAge = append(r.maxAge, age)
+		var pc *cursor
+		if k := rec.Lookup(m.Name + metrics.PodsSuffix); k >= 0 && m.PodsQuery != "" && r.ready != nil {
+			pc = newCursor(rec, k)
+		}
+		r.pods = append(r.pods, pc)
+	}
+	return r
+}
+
+// observe fills obs with each metric's reading at t, ready the replay's ready pods. A reading the recording says
+// covered fewer pods than were ready misses as many of the replay's ready pods: it is partial, as the daemon saw it.
+func (r *replayer) observe(obs []policy.Observation, t time.Time, ready int32) {
+	readyNow, readyAt, readyOK := math.NaN(), time.Time{}, false
+	if r.ready != nil {
+		readyNow, readyAt, readyOK = r.ready.at(t)
+	}
+	for j, c := range r.metrics {
+		v, at, ok := c.at(t)
+		switch {
+		case !ok:
+			obs[j] = policy.Observation{Reason: "no sample yet"}
+		case t.Sub(at) > r.maxAge[j]:
+			obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
+		default:
+			obs[j] = policy.Observation{Value: v, Valid: true}
+		}
+		if r.pods[j] == nil {
+			continue
+		}
+		// The pods count is the same evaluation as the reading (the daemon runs both in one query).
+		n, nat, ok := r.pods[j].at(t)
+		if ok && nat.Equal(at) && !math.IsNaN(n) && readyOK && t.Sub(readyAt) <= r.maxAge[j] && !math.IsNaN(readyNow) {
+			missing := max(0, math.Round(readyNow)-math.Round(n))
+			obs[j].PodsKnown = true
+			obs[j].Pods = int32(max(0, float64(ready)-missing))
+		}
+	}
+}
+
 // pods is the in-memory scaler: spec replicas, of which some are ready and some still starting.
 type pods struct {
 	spec, ready int32
@@ -246,21 +311,9 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	if closed {
 		demand = newCursor(rec, rec.Lookup(cfg.Demand))
 	}
-	var replay []*cursor
-	var maxAge []time.Duration
+	var replay *replayer
 	if !closed {
-		for _, m := range p.Metrics {
-			i := rec.Lookup(m.Name)
-			replay = append(replay, newCursor(rec, i))
-			age := cfg.MaxAge
-			if age == 0 {
-				// A coarser series merged with a finer one is not stale between its samples.
-				if age = 2 * rec.SeriesStep(i); age == 0 {
-					age = 2 * rec.Step() // a series of one sample
-				}
-			}
-			maxAge = append(maxAge, age)
-		}
+		replay = newReplayer(rec, p, cfg.MaxAge)
 	}
 	queue := false
 	win := make([]int, len(p.Metrics))
@@ -287,10 +340,13 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		case rec.Lookup("replicas") >= 0:
 			r := &rec.Series[rec.Lookup("replicas")]
 			j := 0
-			for j < len(r.Values)-1 && !r.Has(j) { // a merged recording may start before the replicas column
+			for j < len(r.Values)-1 && (!r.Has(j) || math.IsNaN(r.Values[j])) { // a merged recording may start before the replicas column
 				j++
 			}
-			initial = int32(min(math.Round(r.Values[j]), math.MaxInt32))
+			initial = p.MinReplicas
+			if v := r.Values[j]; !math.IsNaN(v) {
+				initial = int32(min(math.Round(v), math.MaxInt32))
+			}
 		default:
 			initial = p.MinReplicas
 		}
@@ -335,17 +391,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			if closed {
 				observe(obs, p, hist, i, lag, win)
 			} else {
-				for j, c := range replay {
-					v, at, ok := c.at(t)
-					switch {
-					case !ok:
-						obs[j] = policy.Observation{Reason: "no sample yet"}
-					case t.Sub(at) > maxAge[j]:
-						obs[j] = policy.Observation{Reason: fmt.Sprintf("stale: last sample %s old", t.Sub(at))}
-					default:
-						obs[j] = policy.Observation{Value: v, Valid: true}
-					}
-				}
+				replay.observe(obs, t, pd.ready)
 			}
 			in := policy.Input{Now: t, Current: cur, Ready: pd.ready, Metrics: obs, Past: past}
 			var d policy.Decision

@@ -338,8 +338,12 @@ metrics: [{kind: cpu, utilization: 50}]
 			`demand: test.csv:3: value: want a number, got NaN (not allowed in this column)`},
 		{"negative demand", recording(t, "value", "0,1", "15,-3"), Config{Model: Model{Capacity: 1}},
 			`demand: test.csv:3: value: must not be negative, got -3`},
-		{"NaN replicas", recording(t, "cpu,replicas", "0,1,2", "15,2,"), Config{Mode: Replay},
-			`test.csv:3: replicas: want a number, got NaN (not allowed in this column)`},
+		{"fractional replicas", recording(t, "cpu,replicas", "0,1,2", "15,2,2.5"), Config{Mode: Replay},
+			`test.csv:3: replicas: want a count of pods (a whole number, at least 0) or NaN, got 2.5`},
+		{"negative ready", recording(t, "cpu,ready", "0,1,2", "15,2,-1"), Config{Mode: Replay},
+			`test.csv:3: ready: want a count of pods (a whole number, at least 0) or NaN, got -1`},
+		{"infinite pods", recording(t, "qps,qps:pods", "0,1,2", "15,2,+Inf"), Config{Mode: Replay},
+			`test.csv:3: qps:pods: want a count of pods (a whole number, at least 0) or NaN, got +Inf`},
 		{"no capacity", recording(t, "value", "0,1"), Config{}, "closed-loop mode needs --capacity: the demand one replica serves at 100 % CPU"},
 		{"bad mode", recording(t, "value", "0,1"), Config{Mode: "live"}, `mode "live": want replay or closed-loop`},
 		{"negative interval", recording(t, "value", "0,1", "15,1"), Config{Model: Model{Capacity: 1}, Interval: -15 * time.Second},
@@ -929,5 +933,72 @@ func TestTickFor(t *testing.T) {
 	}
 	if r := res.Runs[0]; r.Tick != 15*s {
 		t.Errorf("jittery 60 s recording: %d steps of %s; want 15s steps", r.Summary.Steps, r.Tick)
+	}
+}
+
+// The counts `podpilot record` adds: a reading that covered fewer pods than were ready (new pods whose series
+// are younger than the rate window) holds the replay's scale-downs, as it held the daemon's; without the counts,
+// with every pod covered, or with the ready count unknown, the replay scales down on the reading.
+func TestReplayPartial(t *testing.T) {
+	const n = 12 // 3 minutes at 15 s: 100 req/s, then 20 from 30 s on
+	rows := func(header string, row func(k int) string) *metrics.Recording {
+		var out []string
+		for k := range n {
+			out = append(out, fmt.Sprintf("%d,%s", 15*k, row(k)))
+		}
+		return recording(t, header, out...)
+	}
+	qps := func(k int) string {
+		if k < 2 {
+			return "100"
+		}
+		return "20"
+	}
+	for _, c := range []struct {
+		name   string
+		header string
+		row    func(k int) string
+		holdTo int // the first step at which the replay scales down
+	}{
+		{"no counts", "qps", qps, 2},
+		{"every pod covered", "qps,qps:pods,ready", func(k int) string { return qps(k) + ",10,10" }, 2},
+		// Three pods younger than the window until 1m30s: the reading is partial until then.
+		{"partial until 1m30s", "qps,qps:pods,ready", func(k int) string {
+			if k < 6 {
+				return qps(k) + ",7,10"
+			}
+			return qps(k) + ",10,10"
+		}, 6},
+		{"ready unknown", "qps,qps:pods,ready", func(k int) string { return qps(k) + ",7,NaN" }, 2},
+		{"pods unknown", "qps,qps:pods,ready", func(k int) string { return qps(k) + ",NaN,10" }, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Simulate(rows(c.header, c.row), []Named{parse(t, nil, "hpa", replayHPA)}, Config{Mode: Replay, Initial: 10, Steps: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := -1
+			for k, s := range res.Runs[0].Steps {
+				if s.Desired < s.Current && first < 0 {
+					first = k
+				}
+				if k >= 2 && k < c.holdTo && s.Reason != policy.MetricPartial {
+					t.Errorf("step %d: %s, desired %d; want held at 10 on a partial reading", k, s.Reason, s.Desired)
+				}
+			}
+			if first != c.holdTo {
+				t.Errorf("first scale-down at step %d; want %d", first, c.holdTo)
+			}
+		})
+	}
+	// A policy metric without a podsQuery reads no pods, whatever the recording holds.
+	pol := parse(t, nil, "promql", "target: {namespace: a, name: b}\nmaxReplicas: 10\nalgorithm: {name: hpa}\n"+
+		"metrics: [{kind: promql, name: qps, query: 'x', perReplica: 10}]\nbehavior: {scaleDown: {stabilizationWindow: 0s}}\n")
+	res, err := Simulate(rows("qps,qps:pods,ready", func(k int) string { return qps(k) + ",7,10" }), []Named{pol}, Config{Mode: Replay, Initial: 10, Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Runs[0].Steps[2]; s.Desired != 2 {
+		t.Errorf("promql metric at step 2: desired %d (%s); want 2, with no pods count", s.Desired, s.Reason)
 	}
 }

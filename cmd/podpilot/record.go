@@ -23,6 +23,8 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 	endS := fs.String("end", "", "end: RFC 3339 or unix seconds (default now)")
 	step := fs.Duration("step", 0, "resolution (default: the policy's interval)")
 	out := fs.String("out", "", "write the recording (CSV) to this file instead of standard output")
+	ready := fs.String("ready-query", metrics.DefaultDeployment.Ready, "the target's ready pods over time, for a replay to tell partial readings (with {{.Namespace}} and {{.Name}}; '' for none)")
+	replicas := fs.String("replicas-query", metrics.DefaultDeployment.Replicas, "the target's spec replicas over time, where a replay starts ('' for none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: podpilot record --policy FILE --start 7d [--end TIME] [--out FILE] [prometheus flags]\n\nPulls exactly the series a policy uses from Prometheus (query_range at the policy's interval) into a\nCSV recording that `podpilot simulate --mode replay` reads unchanged.")
 		fs.PrintDefaults()
@@ -66,7 +68,7 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rec, err := c.Record(ctx, p, start, end, *step)
+	rec, notes, err := c.RecordReplay(ctx, p, start, end, *step, metrics.Deployment{Ready: *ready, Replicas: *replicas})
 	if err != nil {
 		fmt.Fprintln(stderr, "podpilot record:", err)
 		return 1
@@ -89,10 +91,13 @@ func recordCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "podpilot record:", err)
 		return 1
 	}
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "podpilot record: note: %s\n", n)
+	}
 	for _, w := range rec.Warnings {
 		fmt.Fprintf(stderr, "podpilot record: warning: %s %s; a replay reads these samples as valid, where the daemon would have scaled nothing down on them\n", p.Target, w)
 	}
-	fmt.Fprintf(stderr, "recorded %d metric(s) of %s, %d samples from %s to %s every %s\n", len(p.Metrics), p.Target, len(rec.Times),
+	fmt.Fprintf(stderr, "recorded %d metric(s) of %s and %d more column(s), %d samples from %s to %s every %s\n", len(p.Metrics), p.Target, len(rec.Series)-len(p.Metrics), len(rec.Times),
 		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), policy.FormatDuration(*step))
 	return 0
 }
