@@ -80,7 +80,7 @@ func BenchmarkPass2000(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		clk.Step(15 * time.Second)
-		res = ctl.Pass(ctx, func() bool { return true })
+		res = ctl.Pass(ctx, func() error { return nil })
 		// The fakes log every request they get; an API server does not keep that log in podpilot's memory.
 		client.ClearActions()
 		scales.ClearActions()

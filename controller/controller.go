@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,6 +71,9 @@ type Controller struct {
 
 	mu      sync.Mutex
 	targets map[string]*target // by "namespace/name"
+	// seen is what /decisions shows: each target's latest outcome, taken after every pass and Reset, so that
+	// reading it never waits for a pass's queries and writes.
+	seen atomic.Pointer[[]Seen]
 }
 
 // Backfiller reads a target's metrics over a past range, to give algorithms that look back (predictive) their
@@ -154,11 +158,14 @@ func (c *Controller) Reset() {
 		c.m.forget(key, false)
 	}
 	c.targets = map[string]*target{}
+	c.seen.Store(nil)
 }
 
-// Run runs a pass every interval until ctx ends. lead reports whether writes are still allowed; it is checked
-// before every write, so a replica that lost its lease stops writing even in the middle of a pass.
-func (c *Controller) Run(ctx context.Context, lead func() bool) {
+// Run runs a pass every interval until ctx ends. lead says whether writes are still allowed (nil), or not
+// (ErrNotLeader), or that it could not tell (another error, which fails the write); it is checked before every
+// write, so a replica that lost its lease stops writing even in the middle of a pass, and once before each pass's
+// decisions, so that one that does not lead reports nothing.
+func (c *Controller) Run(ctx context.Context, lead func() error) {
 	t := c.clock.NewTicker(c.opts.Interval)
 	defer t.Stop()
 	for {
@@ -172,7 +179,7 @@ func (c *Controller) Run(ctx context.Context, lead func() bool) {
 }
 
 // Pass evaluates every due target once. It reads the clock once.
-func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
+func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 	now := c.clock.Now()
 	ps := c.store.Policies()
 	res := PassResult{Time: now}
@@ -219,8 +226,19 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 	for _, w := range fetched.Warnings {
 		c.log.Warn("query warning", zap.String("warning", w))
 	}
+	stopped := false
+	if lead != nil && len(due) > 0 {
+		// A replica whose elector still believes it leads, but whose lease another holds (it was frozen), decides
+		// and reports nothing: no Events or gauges beside the leader's. One that cannot read the Lease goes on,
+		// and each write checks again.
+		if err := lead(); errors.Is(err, ErrNotLeader) {
+			stopped = true
+		} else if err != nil && ctx.Err() == nil {
+			c.log.Warn("could not check the lease before the pass", zap.Error(err))
+		}
+	}
 	for i, p := range due {
-		if ctx.Err() != nil {
+		if stopped || ctx.Err() != nil {
 			// The pass was stopped (leadership lost, or shutdown): its readings failed for that reason, not the
 			// metrics'. Nothing is decided, recorded or reported, and the target is due again next pass.
 			res.Outcomes = append(res.Outcomes, Outcome{Target: p.Target.String(), Skipped: "Stopped"})
@@ -237,6 +255,8 @@ func (c *Controller) Pass(ctx context.Context, lead func() bool) PassResult {
 	sort.SliceStable(res.Outcomes, func(i, j int) bool { return res.Outcomes[i].Target < res.Outcomes[j].Target })
 	res.Duration = c.clock.Since(now)
 	c.m.pass(res)
+	seen := c.snapshot()
+	c.seen.Store(&seen)
 	return res
 }
 
@@ -259,8 +279,14 @@ type Seen struct {
 
 // Decisions returns every target's latest outcome, by target.
 func (c *Controller) Decisions() []Seen {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if s := c.seen.Load(); s != nil {
+		return slices.Clone(*s)
+	}
+	return []Seen{}
+}
+
+// snapshot builds Decisions' list. The caller holds c.mu.
+func (c *Controller) snapshot() []Seen {
 	out := make([]Seen, 0, len(c.targets))
 	for key, tg := range c.targets {
 		o := tg.last
@@ -289,7 +315,7 @@ func (c *Controller) Decisions() []Seen {
 }
 
 // target runs one target's step: read it, decide, and write when the decision asks, retrying conflicts.
-func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.Observation, now time.Time, lead func() bool) Outcome {
+func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.Observation, now time.Time, lead func() error) Outcome {
 	key := p.Target.String()
 	tg := c.targets[key]
 	out := Outcome{Target: key}
@@ -315,16 +341,24 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.warn(tg, p.Target, now, "HPAConflict", w.HPA, msg)
 		c.m.targetError(key, "HPAConflict")
 		c.m.undecided(key, w.Spec)
+		tg.hist = policy.History{} // see below
 		return out
 	}
 	if w.Paused {
 		out.Skipped = "Paused"
 		c.m.undecided(key, w.Spec)
+		// Someone else sets the count while the target is paused (or an HPA owns it): when podpilot takes it back,
+		// it starts a fresh history, as a new leader does, so that no scale-down comes before a whole down-window
+		// and the cooldowns count from then. The windows it had seen before are about another count.
+		tg.hist = policy.History{}
 		// A pin is applied once per value: after that, the target is held wherever it is.
 		if w.Pin != nil && *w.Pin != w.Spec && *w.Pin != tg.pinned {
 			if err := c.write(ctx, p, w, *w.Pin, lead); errors.Is(err, errDryRun) {
 				tg.pinned = *w.Pin
 				log.Info("dry run: would pin the paused target", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
+				return out
+			} else if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
+				out.Skipped, out.Err = "Stopped", err // as for any write: the next leader pins it
 				return out
 			} else if err != nil {
 				out.Err = err
@@ -345,9 +379,10 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	c.backfill(ctx, p, tg, now, log)
 	h := tg.hist
 	lookback := p.Lookback()
-	defer func() { tg.past = policy.AppendPast(tg.past, policy.Input{Now: now, Metrics: obs}, lookback) }()
+	var in policy.Input
+	defer func() { tg.past = policy.AppendPast(tg.past, in, lookback) }() // the readings as the last attempt saw them
 	for attempt := 0; ; attempt++ {
-		in := policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs, Past: tg.past}
+		in = policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs, Past: tg.past}
 		cur := w
 		d, nh, err := p.Step(in, h, func(to int32) error { return c.write(ctx, p, cur, to, lead) })
 		out.Decision = &d
@@ -357,7 +392,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			fresh, ferr := c.cluster.Fresh(ctx, p.Target)
 			switch {
 			case ferr != nil:
-				err = ferr
+				err = fmt.Errorf("reading the target again after a conflict: %w", ferr)
 			case fresh.Paused || fresh.HPA != "":
 				// The change that conflicted may be the one that paused the target or gave it to an HPA: it is not
 				// written, and the next pass finds it so in the cache and leaves it alone (or pins it).
@@ -369,7 +404,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 					zap.Bool("paused", fresh.Paused), zap.String("hpa", fresh.HPA))
 				return out
 			default:
-				w = Workload{Spec: fresh.Spec, Ready: w.Ready, ResourceVersion: fresh.ResourceVersion}
+				w = fresh // its ready pods too: a reading covers fewer of them than the cache said, perhaps
 				continue
 			}
 		}
@@ -414,12 +449,14 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 }
 
 // write applies a replica count unless in dry-run or without leadership.
-func (c *Controller) write(ctx context.Context, p *policy.Policy, w Workload, to int32, lead func() bool) error {
+func (c *Controller) write(ctx context.Context, p *policy.Policy, w Workload, to int32, lead func() error) error {
 	if c.opts.DryRun {
 		return errDryRun
 	}
-	if lead != nil && !lead() {
-		return ErrNotLeader
+	if lead != nil {
+		if err := lead(); err != nil {
+			return err // ErrNotLeader, or a Lease that could not be read: a failed write, reported as one
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("no write after the pass was stopped: %w", err)
@@ -483,6 +520,17 @@ func (c *Controller) report(log *zap.Logger, tg *target, now time.Time, p *polic
 	} else {
 		delete(tg.warned, "MetricUnavailable")
 	}
+	doubtful := false
+	for _, o := range obs {
+		if ok, _ := o.Usable(); ok && o.Doubtful(d.Ready) {
+			doubtful = true
+		}
+	}
+	if !doubtful {
+		// Only readings that are all whole again end the condition: a decision that held on them and one that did
+		// not (the recommendation moved above the count) alternate while the same pods are missing.
+		delete(tg.warned, "MetricPartial")
+	}
 	if d.Reason == policy.MetricPartial {
 		var part, names []string
 		why := "no scale-down while pods' metrics are missing"
@@ -503,8 +551,6 @@ func (c *Controller) report(log *zap.Logger, tg *target, now time.Time, p *polic
 		log.Warn("partial metrics", zap.Strings("metrics", part))
 		c.warn(tg, p.Target, now, "MetricPartial", strings.Join(names, ","),
 			fmt.Sprintf("%s; holding at %d (%s)", strings.Join(part, "; "), d.Desired, why))
-	} else {
-		delete(tg.warned, "MetricPartial")
 	}
 }
 

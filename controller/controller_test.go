@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -255,7 +256,8 @@ func (f *fixture) warm() {
 	}
 }
 
-func always() bool { return true }
+// always leads.
+func always() error { return nil }
 
 func TestPassScales(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
@@ -281,7 +283,7 @@ func TestPassStopped(t *testing.T) {
 	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "100", t0))})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res := f.ctl.Pass(ctx, func() bool { return false })
+	res := f.ctl.Pass(ctx, func() error { return ErrNotLeader })
 	if ev := f.drainEvents(); len(ev) != 0 {
 		t.Errorf("events = %q; want none", ev)
 	}
@@ -570,7 +572,12 @@ func TestPassLeadershipLost(t *testing.T) {
 	f.warm()
 	f.prom.set(rule{contains: "cpu", body: vector(ss...)})
 	checks := 0
-	lead := func() bool { checks++; return checks <= 2 } // the lease is lost after two writes
+	lead := func() error { // the lease is lost after the pass's own check and two writes
+		if checks++; checks <= 3 {
+			return nil
+		}
+		return ErrNotLeader
+	}
 	res := f.ctl.Pass(context.Background(), lead)
 	if got := strings.Join(f.patches(), ","); got != "shop/w0=4,shop/w1=4" {
 		t.Errorf("patches = %q; want only the two made while leading", got)
@@ -733,23 +740,57 @@ func TestDryRun(t *testing.T) {
 // A reloaded policy keeps its target's recommendations (the windows still hold) but drops algorithm state.
 func TestReloadKeepsWindowsDropsState(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
-	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 1m", 1))
+	var got [][]float64 // the state the algorithm was given at each pass
+	type args struct{}
+	var regs []policy.Registration
+	for _, n := range policy.Builtin().Names() {
+		g, _ := policy.Builtin().Lookup(n)
+		regs = append(regs, g)
+	}
+	reg := policy.NewRegistry(append(regs, policy.Define("counter", "counts its evaluations in its state",
+		func() *args { return &args{} }, func(*args, *policy.Policy, *policy.Problems) {},
+		func(*args) policy.Behavior { return policy.Behavior{} },
+		func(*args, *policy.Policy) policy.Algorithm { return counter{&got} }))...)
+	src := strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 1m", 1) +
+		"algorithms: [{name: target-tracking}, {name: counter}]\n"
+	f.write("web.yaml", src)
+	f.store = NewStore([]string{f.dir}, reg, zap.NewNop(), nil)
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.ctl = New(Options{Interval: 15 * time.Second}, zap.NewNop(), f.clock, f.ctl.source, f.kube, f.store, nil)
+	pass := func() {
+		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
+		f.ctl.Pass(context.Background(), always)
+		f.clock.Step(15 * time.Second)
+	}
+	pass()
+	pass()
+	f.write("web.yaml", src+"# edited\n")
 	f.store.Reload()
-	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))})
-	f.ctl.Pass(context.Background(), always)
-	tg := f.ctl.targets["shop/web"]
-	tg.hist.State = [][]float64{{42}}
-	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 1m", 1)+"# edited\n")
-	f.store.Reload()
-	f.clock.Step(15 * time.Second)
-	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
-	f.ctl.Pass(context.Background(), always)
-	if tg.hist.State != nil || len(tg.hist.Recs) < 2 {
-		t.Errorf("after a reload: state %v, %d recommendations; want no state and the window's recommendations kept", tg.hist.State, len(tg.hist.Recs))
+	pass()
+	if want := [][]float64{nil, {1}, nil}; !reflect.DeepEqual(got, want) {
+		t.Errorf("state given to the algorithm at each pass = %v; want %v (none after the reload)", got, want)
+	}
+	if tg := f.ctl.targets["shop/web"]; len(tg.hist.Recs) < 3 {
+		t.Errorf("after a reload: %d recommendations; want the window's kept", len(tg.hist.Recs))
 	}
 	if p := f.patches(); len(p) != 0 {
 		t.Errorf("patches %v: the fresh-start window must still hold after a reload", p)
 	}
+}
+
+// counter proposes nothing and keeps how many times it was evaluated since its state was last dropped.
+type counter struct{ got *[][]float64 }
+
+func (c counter) Propose(dst []policy.Proposal, ctx *policy.Context) []policy.Proposal {
+	*c.got = append(*c.got, ctx.State)
+	n := 0.0
+	if len(ctx.State) == 1 {
+		n = ctx.State[0]
+	}
+	ctx.Keep([]float64{n + 1})
+	return dst
 }
 
 // DeploymentFor is a Deployment object as the caches hold it.
@@ -798,4 +839,168 @@ func TestPassNoReadyPods(t *testing.T) {
 	if ev := strings.Join(f.drainEvents(), "\n"); !strings.Contains(ev, "Warning MetricUnavailable") || !strings.Contains(ev, "no ready pods to average over") {
 		t.Errorf("events = %q; want a MetricUnavailable Warning saying no pod is ready", ev)
 	}
+}
+
+// A target taken back from a pause (or from an HPA) starts a fresh history, as after a change of leader: the
+// count someone set while it was paused is not cut before a whole down-window.
+func TestUnpausedHoldsScaleDown(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, map[string]string{AnnotationPaused: "true"}))
+	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 2m", 1))
+	f.store.Reload()
+	f.warm() // a long history from before the pause, which would allow a scale-down at once
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))})
+	if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Skipped != "Paused" {
+		t.Fatalf("outcome = %+v; want paused", res.Outcomes[0])
+	}
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	d.Annotations = nil
+	d.ResourceVersion = bump(d.ResourceVersion)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	waitFor(t, 5*time.Second, "the cache to see the unpause", func() bool { w, _ := f.kube.Workload(web); return !w.Paused })
+	for range 8 { // two minutes of passes at 10 % CPU
+		f.clock.Step(15 * time.Second)
+		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
+		f.ctl.Pass(context.Background(), always)
+	}
+	if p := f.patches(); len(p) != 0 {
+		t.Fatalf("patches within the down-window after the unpause = %v; want none", p)
+	}
+	f.clock.Step(15 * time.Second)
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
+		t.Errorf("patches after the window = %q; want shop/web=5", got)
+	}
+}
+
+// A partial reading that lasts is one Warning, however the decisions on it alternate between a hold on it
+// (MetricPartial) and a count it does not change.
+func TestPartialWarnedOnce(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
+	f.store.Reload()
+	f.warm()
+	var reasons []string
+	for i := range 6 {
+		v := "30" // 3 of 10 pods report: holds at 10 (MetricPartial)
+		if i%2 == 1 {
+			v = "97" // asks for 10 (within tolerance): no hold, no change
+		}
+		f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", v, "3", f.clock.Now())...)})
+		res := f.ctl.Pass(context.Background(), always)
+		reasons = append(reasons, string(res.Outcomes[0].Decision.Reason))
+		f.clock.Step(15 * time.Second)
+	}
+	if reasons[0] != string(policy.MetricPartial) || reasons[1] == string(policy.MetricPartial) {
+		t.Fatalf("reasons = %v; want holds on the partial reading alternating with others", reasons)
+	}
+	n := 0
+	for _, e := range f.drainEvents() {
+		if strings.HasPrefix(e, "Warning MetricPartial") {
+			n++
+		}
+	}
+	if n != 1 || len(f.patches()) != 0 {
+		t.Errorf("%d MetricPartial Warnings, patches %v; want one and none", n, f.patches())
+	}
+}
+
+// After a conflict the target is decided again on the fresh read's ready pods, not the cache's: a reading that
+// covers 5 pods is whole for the 4 the cache saw ready, partial for the 8 that are.
+func TestPassConflictFreshReady(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s, policies: [{type: Percent, value: 100, period: 15s}]}}\n")
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "20", "5", t0)...)})
+	f.changeBehindCache(func(d *appsv1.Deployment) {
+		eight := int32(8)
+		d.Spec.Replicas, d.Status.ReadyReplicas = &eight, 8
+	})
+	res := f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=3" {
+		t.Errorf("patches = %q; want only the conflicted scale-down decided on the cache", got)
+	}
+	if d := res.Outcomes[0].Decision; d == nil || d.Current != 8 || d.Ready != 8 || d.Reason != policy.MetricPartial {
+		t.Errorf("decision after the conflict = %+v; want a hold at 8 with 8 ready (MetricPartial)", d)
+	}
+}
+
+// A write whose Lease check cannot read the Lease fails as a write does: logged, counted and a Warning, not
+// dropped as if another replica led.
+func TestPassLeaseUnreadable(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "100", t0))})
+	calls := 0
+	lead := func() error {
+		if calls++; calls == 1 {
+			return nil // the pass's own check
+		}
+		return fmt.Errorf("checking the lease podpilot/podpilot: too many requests")
+	}
+	res := f.ctl.Pass(context.Background(), lead)
+	if o := res.Outcomes[0]; o.Scaled || o.Skipped != "" || o.Err == nil {
+		t.Errorf("outcome = %+v; want a failed write", o)
+	}
+	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning ScaleFailed scaling from 4 to 8 failed: checking the lease podpilot/podpilot: too many requests" {
+		t.Errorf("events = %q", ev)
+	}
+	if len(f.patches()) != 0 {
+		t.Errorf("patches = %v; want none", f.patches())
+	}
+}
+
+// A replica whose elector still believes it leads, but whose Lease another holds, reports nothing for a pass:
+// no Warning for a broken metric, no decision.
+func TestPassNotLeading(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector()})
+	res := f.ctl.Pass(context.Background(), func() error { return ErrNotLeader })
+	if o := res.Outcomes[0]; o.Skipped != "Stopped" || o.Decision != nil {
+		t.Errorf("outcome = %+v; want Stopped, undecided", o)
+	}
+	if ev := f.drainEvents(); len(ev) != 0 {
+		t.Errorf("events = %q; want none", ev)
+	}
+	if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Decision == nil {
+		t.Errorf("a pass while leading = %+v; want a decision", res.Outcomes[0])
+	}
+}
+
+// /decisions answers at once during a pass that waits on Prometheus, with the last finished pass's outcomes.
+func TestDecisionsDuringPass(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))})
+	f.ctl.Pass(context.Background(), always)
+	f.prom.mu.Lock()
+	f.prom.delay = 150 * time.Millisecond // below the client's 200 ms timeout: the pass waits, then decides
+	asked := len(f.prom.queries)
+	f.prom.mu.Unlock()
+	f.clock.Step(15 * time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.ctl.Pass(context.Background(), always)
+	}()
+	waitFor(t, 5*time.Second, "the pass's query", func() bool {
+		f.prom.mu.Lock()
+		defer f.prom.mu.Unlock()
+		return len(f.prom.queries) > asked
+	})
+	seen := f.ctl.Decisions()
+	select {
+	case <-done:
+		t.Errorf("Decisions returned only once the pass was done")
+	default:
+	}
+	if len(seen) != 1 || seen[0].Target != "shop/web" || seen[0].Reason == "" {
+		t.Errorf("Decisions during the pass = %+v; want the last pass's decision", seen)
+	}
+	<-done
 }

@@ -22,7 +22,12 @@
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
 //     also scales it to N once and then holds it there.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.
+//     A target taken back from a pause or an HPA starts a fresh history, as under a new leader.
+//   - Leadership is checked against the Lease itself before every write and before each pass's decisions (one GET
+//     each), so a replica frozen past its lease neither writes nor reports; a Lease that cannot be read fails
+//     the write as a ScaleFailed, and the pass goes on.
 //   - Lasting conditions (broken or partial metrics, an HPA) are Warned when they start or change and every 10
-//     minutes while they last (warn), so that client-go's per-object Event budget is left for ScaleFailed. Every
+//     minutes while they last (warn); a partial one lasts while any reading is partial or warned, whatever the
+//     decisions on it, so that client-go's per-object Event budget is left for ScaleFailed. Every
 //     per-target series goes when the target's policy does; the gauges also when this replica stops leading.
 package controller

@@ -24,24 +24,33 @@ func Identity() string {
 	return host + "_" + rand.String(6)
 }
 
-// holds reads the Lease afresh and reports whether this replica still holds it, unexpired by the local clock.
-// Writes are rare, so each pays this read: a replica that was frozen past its lease (and whose elector still
-// believes its cached record) writes nothing once another has taken over.
-func holds(ctx context.Context, client kubernetes.Interface, cfg LeaderConfig, identity string) bool {
+// holds reads the Lease afresh and says whether this replica still holds it, unexpired by the local clock: nil,
+// ErrNotLeader, or why the Lease could not be read. Writes are rare, so each pays this read (and each pass one): a
+// replica that was frozen past its lease (and whose elector still believes its cached record) writes nothing once
+// another has taken over.
+func holds(ctx context.Context, client kubernetes.Interface, cfg LeaderConfig, identity string) error {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
 	l, err := client.CoordinationV1().Leases(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{})
-	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != identity || l.Spec.RenewTime == nil {
-		return false
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking the lease %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	case l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != identity || l.Spec.RenewTime == nil:
+		return ErrNotLeader
+	case time.Since(l.Spec.RenewTime.Time) >= cfg.LeaseDuration:
+		return ErrNotLeader
 	}
-	return time.Since(l.Spec.RenewTime.Time) < cfg.LeaseDuration
+	return nil
 }
 
 // Elect runs work only while this replica holds the Lease, and campaigns again after losing it, until ctx ends.
 //
-// work gets a context that ends when the lease is lost or ctx ends, and a lead function that must be true for a
-// write to happen: it checks the elector's view and then reads the Lease itself. When ctx ends, work is stopped and waited for before the lease is released (ReleaseOnCancel),
+// work gets a context that ends when the lease is lost or ctx ends, and a lead function that must return nil for
+// a write to happen: it checks the elector's view and then reads the Lease itself (ErrNotLeader, or the error that
+// kept it from reading the Lease). When ctx ends, work is stopped and waited for before the lease is released (ReleaseOnCancel),
 // so that no write can follow the release; a replica that lost the lease sees lead() false at once.
 func Elect(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, identity string,
-	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() bool)) error {
+	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() error)) error {
 	for ctx.Err() == nil {
 		if err := electOnce(ctx, cfg, client, identity, watchdog, log, m, work); err != nil {
 			return err
@@ -51,7 +60,7 @@ func Elect(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, i
 }
 
 func electOnce(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, identity string,
-	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() bool)) error {
+	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() error)) error {
 	// The elector's context is not ctx: it ends only after the work has stopped.
 	electCtx, stopElect := context.WithCancel(context.Background())
 	defer stopElect()
@@ -86,7 +95,12 @@ func electOnce(ctx context.Context, cfg LeaderConfig, client kubernetes.Interfac
 				defer stop()
 				log.Info("leading: starting work", zap.String("identity", identity))
 				m.Leading(true)
-				work(wctx, func() bool { return wctx.Err() == nil && le.IsLeader() && holds(wctx, client, cfg, identity) })
+				work(wctx, func() error {
+					if wctx.Err() != nil || !le.IsLeader() {
+						return ErrNotLeader
+					}
+					return holds(wctx, client, cfg, identity)
+				})
 				m.Leading(false)
 				log.Info("work stopped", zap.String("identity", identity))
 			},

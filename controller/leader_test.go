@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,12 +46,12 @@ func (w *writes) all() []string {
 }
 
 // worker writes every 10 ms while leading, and notes when it stops.
-func worker(id string, w *writes, running *atomic.Bool) func(context.Context, func() bool) {
-	return func(ctx context.Context, lead func() bool) {
+func worker(id string, w *writes, running *atomic.Bool) func(context.Context, func() error) {
+	return func(ctx context.Context, lead func() error) {
 		running.Store(true)
 		defer running.Store(false)
 		for ctx.Err() == nil {
-			if lead() {
+			if lead() == nil {
 				w.add(id)
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -158,12 +160,10 @@ func TestElectLostLease(t *testing.T) {
 	})
 	failA.Store(true)
 	waitFor(t, 5*time.Second, "a to stop", func() bool { return !runningA.Load() })
-	stoppedAt := len(w.all())
-	waitFor(t, 5*time.Second, "b to lead", func() bool { return runningB.Load() })
-	for _, s := range w.all()[stoppedAt:] {
-		if s == "a" {
-			t.Fatalf("a wrote after losing the lease: %v", w.all())
-		}
+	waitFor(t, 5*time.Second, "b to lead and write", func() bool { return runningB.Load() && slices.Contains(w.all(), "b") })
+	// a keeps its lease until it expires, and writes until its renew deadline at most: never beside b.
+	if log := strings.Join(w.all(), ""); !strings.HasPrefix(log, "a") || strings.Contains(log[strings.Index(log, "b"):], "a") {
+		t.Fatalf("writes = %v; want a's, then only b's", w.all())
 	}
 	stop()
 	wg.Wait()
@@ -202,7 +202,8 @@ func TestHandler(t *testing.T) {
 	if code, body := get("/decisions"); code != 200 || !strings.Contains(body, `"target": "shop/web"`) || !strings.Contains(body, `"reason": "ScaleUpLimit"`) {
 		t.Errorf("/decisions = %d %s", code, body)
 	}
-	// The watchdog fails /healthz when the leader stopped renewing.
+	// Without an elector the watchdog has nothing to watch: /healthz stays healthy (a standby, or no leader
+	// election). client-go's adaptor fails it once a leader has stopped renewing past its timeout.
 	h = Handler(reg, func() error { return leaderelection.NewLeaderHealthzAdaptor(time.Second).Check(nil) }, nil, nil)
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz without an elector = %d; want 200", code)
@@ -220,17 +221,58 @@ func TestHoldsReadsTheLease(t *testing.T) {
 	client.CoordinationV1().Leases("podpilot").Create(context.Background(), &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "podpilot", Name: "podpilot"},
 		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &b, RenewTime: &now}}, metav1.CreateOptions{})
-	if holds(context.Background(), client, fastLease, "a") {
-		t.Errorf("a holds a lease held by b")
+	if err := holds(context.Background(), client, fastLease, "a"); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("a on a lease held by b: %v; want ErrNotLeader", err)
 	}
-	if !holds(context.Background(), client, fastLease, "b") {
-		t.Errorf("b does not hold its own fresh lease")
+	if err := holds(context.Background(), client, fastLease, "b"); err != nil {
+		t.Errorf("b on its own fresh lease: %v", err)
 	}
 	old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
 	l, _ := client.CoordinationV1().Leases("podpilot").Get(context.Background(), "podpilot", metav1.GetOptions{})
 	l.Spec.RenewTime = &old
 	client.CoordinationV1().Leases("podpilot").Update(context.Background(), l, metav1.UpdateOptions{})
-	if holds(context.Background(), client, fastLease, "b") {
-		t.Errorf("b holds a lease that expired a minute ago")
+	if err := holds(context.Background(), client, fastLease, "b"); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("b on a lease that expired a minute ago: %v; want ErrNotLeader", err)
+	}
+	// A Lease that cannot be read is not "not the leader": the write fails, and says why.
+	client.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("too many requests")
+	})
+	if err := holds(context.Background(), client, fastLease, "b"); err == nil || errors.Is(err, ErrNotLeader) ||
+		err.Error() != "checking the lease podpilot/podpilot: too many requests" {
+		t.Errorf("holds on a failed read: %v; want the read's error", err)
+	}
+}
+
+// Elect's lead reads the Lease afresh at every call, beside the elector's own view: one get per call.
+func TestElectLeadReadsTheLease(t *testing.T) {
+	client := fake.NewClientset()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	gets := func() (n int) {
+		for _, a := range client.Actions() {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "leases" {
+				n++
+			}
+		}
+		return n
+	}
+	got := make(chan int, 1)
+	go Elect(ctx, fastLease, client, "a", nil, zap.NewNop(), NewMetrics(nil), func(ctx context.Context, lead func() error) {
+		before := gets()
+		n := -1
+		if lead() == nil {
+			n = gets() - before
+		}
+		got <- n
+		<-ctx.Done()
+	})
+	select {
+	case n := <-got:
+		if n < 1 { // the elector's own renewal may add one
+			t.Errorf("lead() while leading made %d Lease gets (-1: it failed); want one of its own", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a never led")
 	}
 }

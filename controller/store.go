@@ -102,7 +102,7 @@ func (s *Store) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unlisted = errors.Join(problems...)
-	seen := map[string]bool{}
+	seen, edited := map[string]bool{}, map[string]bool{}
 	changed := false
 	for _, f := range files {
 		seen[f] = true
@@ -118,6 +118,7 @@ func (s *Store) Reload() error {
 			continue
 		}
 		changed = true
+		edited[f] = true
 		p, err := policy.Parse(f, data, s.reg)
 		if err != nil {
 			ent := &loaded{data: data}
@@ -150,16 +151,17 @@ func (s *Store) Reload() error {
 		}
 	}
 	if changed || !s.ok {
-		s.ps, problems = s.assemble(problems)
+		s.ps, problems = s.assemble(problems, edited)
 		s.m.policies(len(s.ps))
 	}
 	s.ok = true
 	return errors.Join(problems...)
 }
 
-// under reports whether file f was listed from path p (the file itself, or a directory holding it).
+// under reports whether file f was listed from path p (the file itself, or a directory holding it), however
+// either is spelled (./web.yaml, /etc//podpilot).
 func under(f, p string) bool {
-	p = filepath.Clean(p)
+	f, p = filepath.Clean(f), filepath.Clean(p)
 	return f == p || filepath.Dir(f) == p
 }
 
@@ -175,7 +177,7 @@ func (s *Store) Unlisted() error {
 // the names' order. When the file in force is gone (renamed, say), a file rejected as a duplicate before still
 // yields to any other claimant (the renamed file); between claimants of the same standing, the first in name
 // order has it.
-func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
+func (s *Store) assemble(problems []error, edited map[string]bool) ([]*policy.Policy, []error) {
 	rejected := maps.Clone(s.dups)
 	clear(s.dups)
 	incumbent := map[string]string{}
@@ -213,20 +215,27 @@ func (s *Store) assemble(problems []error) ([]*policy.Policy, []error) {
 		key := p.Target.String()
 		if o := owner[key]; o != f {
 			err := p.Duplicate(o)
+			again := rejected[f] == err.Error() && !edited[f] // rejected so, unchanged, at the last assembly: logged and counted then
 			s.dups[f] = err.Error()
-			s.m.reloadError(f)
 			problems = append(problems, err)
+			if !again {
+				s.m.reloadError(f)
+			}
 			// An edit that moved a file in force onto another file's target is rejected like any bad edit: its
 			// last good version stays in force, unless another file has claimed that version's target meanwhile.
 			if prev := inForce[f]; prev != nil && prev != p {
 				if pk := prev.Target.String(); owner[pk] == "" {
 					owner[pk] = f
 					ps = append(ps, prev)
-					s.log.Error("policy file rejected: the last good version stays in force", zap.String("file", f), zap.Error(err))
+					if !again {
+						s.log.Error("policy file rejected: the last good version stays in force", zap.String("file", f), zap.Error(err))
+					}
 					continue
 				}
 			}
-			s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
+			if !again {
+				s.log.Error("policy file rejected", zap.String("file", f), zap.Error(err))
+			}
 			continue
 		}
 		ps = append(ps, p)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,18 @@ func TestStoreDuplicateKeepsIncumbent(t *testing.T) {
 	if r := s.Rejected(); len(r) != 1 || r[v2] == "" {
 		t.Errorf("Rejected = %v; want the newcomer only", r)
 	}
+	// An unrelated file changing rebuilds the list: the duplicate stays rejected, and is not counted again.
+	write("shop-api.yaml", strings.ReplaceAll(webPolicy, "name: web", "name: api"))
+	s.Reload()
+	if n := testutil.ToFloat64(s.m.reloadErrors.WithLabelValues(v2)); n != 1 {
+		t.Errorf("reload errors for the duplicate after an unrelated change = %v; want 1", n)
+	}
+	// An edit of the duplicate itself is rejected (and counted) again.
+	write("shop-web-v2.yaml", strings.Replace(webPolicy, "maxReplicas: 20", "maxReplicas: 6", 1))
+	s.Reload()
+	if n := testutil.ToFloat64(s.m.reloadErrors.WithLabelValues(v2)); n != 2 {
+		t.Errorf("reload errors for the duplicate after its own edit = %v; want 2", n)
+	}
 	os.Remove(v2)
 	s.Reload()
 	if r := s.Rejected(); len(r) != 0 {
@@ -149,24 +162,26 @@ func TestStoreRetargetKeepsLastGood(t *testing.T) {
 
 // A path that cannot be listed says nothing about its files: the policies loaded from it stay in force.
 func TestStoreListingFails(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "web.yaml")
-	os.WriteFile(file, []byte(webPolicy), 0o644)
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
-	s := NewStore([]string{file}, policy.Builtin(), zap.NewNop(), m)
-	if err := s.Reload(); err != nil || len(s.Policies()) != 1 {
-		t.Fatalf("first load: %v", err)
-	}
-	// The path is there but cannot be read (a symlink to itself here; an I/O error or a mount being replaced).
-	os.Remove(file)
-	os.Symlink(file, file)
-	err := s.Reload()
-	if err == nil || len(s.Policies()) != 1 {
-		t.Errorf("Reload = %v, %d policies; want the error and the policy still in force", err, len(s.Policies()))
-	}
-	if n := testutil.ToFloat64(m.reloadErrors.WithLabelValues(file)); n != 1 {
-		t.Errorf("reload error metric for the path = %v; want 1", n)
+	for _, spell := range []string{"%s/web.yaml", "%s/./web.yaml", "%s//web.yaml"} {
+		dir := t.TempDir()
+		file := fmt.Sprintf(spell, dir)
+		os.WriteFile(file, []byte(webPolicy), 0o644)
+		reg := prometheus.NewRegistry()
+		m := NewMetrics(reg)
+		s := NewStore([]string{file}, policy.Builtin(), zap.NewNop(), m)
+		if err := s.Reload(); err != nil || len(s.Policies()) != 1 {
+			t.Fatalf("%s: first load: %v", file, err)
+		}
+		// The path is there but cannot be read (a symlink to itself here; an I/O error or a mount being replaced).
+		os.Remove(file)
+		os.Symlink(filepath.Join(dir, "web.yaml"), file)
+		err := s.Reload()
+		if err == nil || len(s.Policies()) != 1 {
+			t.Errorf("%s: Reload = %v, %d policies; want the error and the policy still in force", file, err, len(s.Policies()))
+		}
+		if n := testutil.ToFloat64(m.reloadErrors.WithLabelValues(file)); n != 1 {
+			t.Errorf("%s: reload error metric for the path = %v; want 1", file, n)
+		}
 	}
 }
 

@@ -375,7 +375,11 @@ func Merge(recs ...*Recording) (*Recording, error) {
 		files = append(files, r.File)
 		for _, s := range r.Series {
 			if prev, dup := names[s.Name]; dup {
-				return nil, fmt.Errorf("series %q is in both %s and %s", s.Name, prev, r.File)
+				hint := ""
+				if s.Name == ReplicasColumn || s.Name == ReadyColumn {
+					hint = " (podpilot record writes it with every recording of a target: record all but one with --replicas-query '' --ready-query '')"
+				}
+				return nil, fmt.Errorf("series %q is in both %s and %s%s", s.Name, prev, r.File, hint)
 			}
 			names[s.Name] = r.File
 		}

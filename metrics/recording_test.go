@@ -156,6 +156,11 @@ func TestQueryRangeAndMerge(t *testing.T) {
 	if err := WriteCSV(&b, m); err != nil || !strings.Contains(b.String(), "\n1015,NaN,\n") {
 		t.Errorf("WriteCSV of a merge = %v\n%s; want an empty cell where cpu is absent", err, b.String())
 	}
+	two, _ := ParseCSV("b.csv", strings.NewReader("timestamp,cpu2,ready\n1000,1,3\n"))
+	one, _ := ParseCSV("a.csv", strings.NewReader("timestamp,cpu,ready\n1000,1,3\n"))
+	if _, err := Merge(one, two); err == nil || err.Error() != `series "ready" is in both a.csv and b.csv (podpilot record writes it with every recording of a target: record all but one with --replicas-query '' --ready-query '')` {
+		t.Errorf("Merge of two recordings' counts = %v; want the flags that leave them out", err)
+	}
 	if _, err := Merge(q, q); err == nil || !strings.Contains(err.Error(), `series "qps" is in both`) {
 		t.Errorf("Merge of a series twice = %v", err)
 	}

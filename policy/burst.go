@@ -137,7 +137,7 @@ func (a burstAlgo) over(c *Context, w time.Duration) *Context {
 		if ok, _ := o.usable(); !ok || i >= len(in.Past) {
 			continue
 		}
-		m, n := meanIn(in.Past[i], in.Now.Add(-w), in.Now)
+		m, n := meanIn(in.Past[i], in.Now.Add(-w), in.Now, true)
 		in.Metrics[i].Value = m + (o.Value-m)/float64(n+1)
 	}
 	cc := *c
@@ -145,11 +145,12 @@ func (a burstAlgo) over(c *Context, w time.Duration) *Context {
 	return &cc
 }
 
-// meanIn is the mean of the usable samples of s within (from, to], and how many there are. It cannot overflow.
-func meanIn(s []Sample, from, to time.Time) (float64, int) {
+// meanIn is the mean of the usable samples of s within (from, to], and how many there are; without the ones
+// that may read low, where whole. It cannot overflow.
+func meanIn(s []Sample, from, to time.Time, whole bool) (float64, int) {
 	m, n := 0.0, 0
 	for k := after(s, from); k < len(s) && !s[k].Time.After(to); k++ {
-		if v := s[k].Value; usableValue(v) {
+		if v := s[k].Value; usableValue(v) && !(whole && s[k].Low) {
 			n++
 			m += (v - m) / float64(n)
 		}

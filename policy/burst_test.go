@@ -117,3 +117,39 @@ func TestBurstValidation(t *testing.T) {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)
 	}
 }
+
+// A reading that may read low (partial, or warned) holds the scale-down when it comes, and is left out of the
+// windows afterwards: five minutes of partial readings do not make a later full one scale down.
+func TestBurstDoubtfulPast(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		low  Observation
+	}{
+		{"partial", Observation{Value: 20, Valid: true, PodsKnown: true, Pods: 2}},
+		{"warned", Observation{Value: 20, Valid: true, Warning: "partial response"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustParse(t, burstPolicy)
+			h, past := warm, [][]Sample(nil)
+			eval := func(at time.Duration, o Observation) Decision {
+				in := Input{Now: t0.Add(at), Current: 10, Ready: 10, Metrics: []Observation{o}, Past: past}
+				d, nh := p.Evaluate(in, h)
+				h, past = nh, AppendPast(past, in, p.Lookback())
+				return d
+			}
+			full := Observation{Value: 100, Valid: true, PodsKnown: true, Pods: 10}
+			eval(0, full)
+			for at := 15 * time.Second; at <= 5*time.Minute; at += 15 * time.Second {
+				if d := eval(at, c.low); d.Desired != 10 || d.Reason != MetricPartial {
+					t.Fatalf("t+%s on a %s reading: %d (%s); want held at 10 (%s)", at, c.name, d.Desired, d.Reason, MetricPartial)
+				}
+			}
+			if d := eval(5*time.Minute+15*time.Second, full); d.Desired != 10 {
+				t.Errorf("the full reading after them: %d (%s); want 10, what 100 req/s needs", d.Desired, d.Reason)
+			}
+			if s := past[0][1]; s.Value != 20 || !s.Low {
+				t.Errorf("Past holds the %s reading as %+v; want 20, marked low", c.name, s)
+			}
+		})
+	}
+}

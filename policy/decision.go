@@ -21,6 +21,9 @@ type Input struct {
 type Sample struct {
 	Time  time.Time
 	Value float64
+	// Low marks a reading that may read low (partial, or warned): it held scale-downs when it came, and a window
+	// that can scale down (burst's) leaves it out later. A forecast still reads it, as the best there is of that time.
+	Low bool
 }
 
 // AppendPast returns past with in's readings added and what is older than lookback before in.Now dropped. It
@@ -34,8 +37,8 @@ func AppendPast(past [][]Sample, in Input, lookback time.Duration) [][]Sample {
 	}
 	cut := in.Now.Add(-lookback)
 	for i, o := range in.Metrics {
-		v := o.Value
-		if ok, _ := o.usable(); !ok {
+		v, ok := o.Value, true
+		if ok, _ = o.usable(); !ok {
 			v = math.NaN()
 		}
 		s := past[i]
@@ -49,7 +52,7 @@ func AppendPast(past [][]Sample, in Input, lookback time.Duration) [][]Sample {
 		} else {
 			s = s[k:]
 		}
-		past[i] = append(s, Sample{Time: in.Now, Value: v})
+		past[i] = append(s, Sample{Time: in.Now, Value: v, Low: ok && o.Doubtful(in.Ready)})
 	}
 	return past
 }

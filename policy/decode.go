@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -178,8 +179,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			return
 		}
-		i, err := strconv.ParseInt(s, 0, t.Bits())
-		if n.Tag != "!!int" || err != nil {
+		i, err := strconv.ParseInt(s, 10, t.Bits())
+		digits := strings.TrimLeft(s, "+-")
+		switch {
+		case n.Tag == "!!int" && len(digits) > 1 && digits[0] == '0':
+			// YAML 1.1 (kubectl's) reads 010 as 8, YAML 1.2 as 10, and 0x10 is no clearer: say which.
+			d.errorf(n, path, "want a whole number in decimal digits without leading zeros, got %s", describe(n))
+			return
+		case n.Tag == "!!int" && errors.Is(err, strconv.ErrSyntax):
+			d.errorf(n, path, "want a whole number in decimal digits, got %s", describe(n))
+			return
+		case n.Tag != "!!int" || err != nil:
 			d.errorf(n, path, "want a whole number, got %s", describe(n))
 			return
 		}

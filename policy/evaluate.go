@@ -69,15 +69,23 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	}
 
 	// A metric the input lacks is as invalid as one it reports broken.
-	invalid, partial := max(len(p.Metrics)-len(in.Metrics), 0), 0
-	for _, o := range in.Metrics {
+	invalid, partial, podless := max(len(p.Metrics)-len(in.Metrics), 0), 0, 0
+	for i, o := range in.Metrics {
 		if ok, _ := o.usable(); !ok {
 			invalid++
+			// A target at zero has no pods for a cpu or qps reading: that is how it reads at zero, not a failure.
+			if cur == 0 && i < len(p.Metrics) {
+				if _, mode := p.Metrics[i].Target(); mode == PodAverage {
+					podless++
+				}
+			}
 		} else if o.Doubtful(in.Ready) {
 			partial++
 		}
 	}
-	if invalid > 0 {
+	// A metric that gave no proposal on a reading counts as failing too (HPA counts it among the invalid
+	// metrics), except at zero, where no pod can average it.
+	if invalid > podless || unproposed && cur > 0 {
 		h.Failures++
 	} else {
 		h.Failures = 0

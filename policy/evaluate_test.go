@@ -32,11 +32,24 @@ func TestEvaluatePure(t *testing.T) {
 	if !reflect.DeepEqual(in, inCopy) || !reflect.DeepEqual(h, hCopy) {
 		t.Errorf("Evaluate changed its arguments")
 	}
-	// Appending to the result must not write into the caller's history either.
-	h3 := h1.Scaled(t0, 5, 6)
-	_ = append(h3.Recs, Rec{})
-	if !reflect.DeepEqual(h, hCopy) {
-		t.Errorf("Scaled changed the original history")
+	// A history's events share storage with the one it came from: recording a scale event on one must not write
+	// into the other's, even where the storage has room (the caller may keep both, as a retry does).
+	// Both Scaled on a history with room in its storage and Evaluate's result (which advance cut) must copy.
+	room := func() []Event { e := make([]Event, 1, 4); e[0] = Event{t0.Add(-10 * time.Second), 1}; return e }
+	handStore, evalStore := room(), room()
+	_, evaluated := p.Evaluate(in, History{Start: h.Start, Last: h.Last, Events: evalStore})
+	for _, c := range []struct {
+		name   string
+		h      History
+		stored []Event
+	}{{"a history", History{Start: h.Start, Last: h.Last, Events: handStore}, handStore}, {"Evaluate's history", evaluated, evalStore}} {
+		a, b := c.h.Scaled(t0, 5, 6), c.h.Scaled(t0, 5, 7)
+		if a.Events[len(a.Events)-1].Change != 1 || b.Events[len(b.Events)-1].Change != 2 {
+			t.Errorf("%s: two scale events recorded on it: %v and %v; want +1 and +2", c.name, a.Events, b.Events)
+		}
+		if spare := c.stored[:2][1]; spare != (Event{}) {
+			t.Errorf("%s: Scaled wrote %v into its storage", c.name, spare)
+		}
 	}
 }
 

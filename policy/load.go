@@ -278,7 +278,13 @@ func (d *decoder) resolve(raw *doc, reg *Registry) *Policy {
 	}
 	d.missing(p, raw.Missing)
 
-	if len(d.errs) > 0 {
+	// The arguments' checks read the interval, the bounds and the metrics: with one of those wrong they would
+	// report errors that are not there. Any other error is reported beside theirs, so that all come at once.
+	if slices.ContainsFunc(d.errs, func(e *Error) bool {
+		return slices.ContainsFunc([]string{"interval", "minReplicas", "maxReplicas", "metrics", "algorithm", "algorithms"}, func(f string) bool {
+			return e.Path == f || strings.HasPrefix(e.Path, f+".") || strings.HasPrefix(e.Path, f+"[")
+		})
+	}) {
 		return p
 	}
 	for i, g := range algos {
@@ -503,8 +509,8 @@ func (d *decoder) metricTarget(m *Metric, r *docMetric, path string) {
 			if r.RatePerReplica == nil {
 				d.fieldf(join(path, "ratePerReplica"), "required with drainTime: messages per second one replica processes")
 			}
-		} else if r.RatePerReplica != nil && r.PerReplica == nil {
-			d.fieldf(join(path, "drainTime"), "required with ratePerReplica")
+		} else if r.RatePerReplica != nil {
+			d.fieldf(join(path, "drainTime"), "required with ratePerReplica, which only sizes the drain of a backlog within drainTime")
 		}
 		if r.PerReplica == nil && r.DrainTime == nil {
 			d.fieldf(join(path, "perReplica"), "required: backlog per replica, or drainTime with ratePerReplica")
@@ -585,6 +591,9 @@ func (d *decoder) missing(p *Policy, raw *docMissing) {
 	case Hold:
 		if raw.Replicas != nil {
 			d.fieldf("missingMetrics.replicas", "only used with action: fallback")
+		}
+		if raw.After != nil {
+			d.fieldf("missingMetrics.after", "only used with action: fallback")
 		}
 	case Fallback:
 		if raw.Replicas == nil {

@@ -81,6 +81,14 @@ func TestLoadBad(t *testing.T) {
 			`testdata/bad-behavior.bad.yaml:16:9: behavior.scaleDown.policies[0].period: must be more than 0s and at most 30m`,
 			`testdata/bad-behavior.bad.yaml:18:3: missingMetrics.action: must be hold or fallback, got "panic"`,
 		}},
+		{"unused-fields.bad.yaml", []string{
+			`testdata/unused-fields.bad.yaml:7:12: algorithms[0].args.panicThreshold: must be between 1.1 and 10 (times the ready pods), got 0.5`,
+			`testdata/unused-fields.bad.yaml:13:44: behavior.scaleUp.policies[0].value: want a whole number in decimal digits without leading zeros, got number 04`,
+			`testdata/unused-fields.bad.yaml:16:3: missingMetrics.after: only used with action: fallback`,
+		}},
+		{"rate-without-drain.bad.yaml", []string{
+			`testdata/rate-without-drain.bad.yaml:5:5: metrics[0].drainTime: required with ratePerReplica, which only sizes the drain of a backlog within drainTime`,
+		}},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

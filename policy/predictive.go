@@ -269,7 +269,7 @@ func (a predictiveAlgo) forecast(past []Sample, now time.Time, cur float64) (flo
 	n := 0
 	var recent float64
 	if len(a.seasons) > 0 {
-		m, k := meanIn(past, now.Add(-a.args.Window), now)
+		m, k := meanIn(past, now.Add(-a.args.Window), now, false)
 		recent = m + (cur-m)/float64(k+1)
 	}
 	for _, s := range a.seasons {
@@ -297,7 +297,7 @@ func (a predictiveAlgo) seasonal(past []Sample, now time.Time, recent float64, s
 	base := past[j].Value
 
 	then := now.Add(-season)
-	old, n := meanIn(past, then.Add(-a.args.Window), then)
+	old, n := meanIn(past, then.Add(-a.args.Window), then, false)
 	if n == 0 || n < int(a.args.Window/a.interval)/2 {
 		return 0, false
 	}

@@ -153,7 +153,9 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 
 		empty := backlog < a.args.Activation
 		idle := false
-		if empty {
+		// An empty reading that may read low (a partial response) says nothing of an idle queue: the grace
+		// starts again after it, as after an outage.
+		if empty && !o.Doubtful(in.Ready) {
 			since := a.emptySince(st, past, now)
 			idle = now.Sub(since) >= a.args.Idle
 			nx[qEmpty], nx[qEmptySec], nx[qEmptyNsec] = 1, float64(since.Unix()), float64(since.Nanosecond())
@@ -274,7 +276,7 @@ func (a queueAlgo) emptySince(st []float64, past []Sample, now time.Time) time.T
 	cut := now.Add(-a.args.Idle)
 	for k := len(past) - 1; k >= 0 && !since.Before(cut); k-- {
 		s := past[k]
-		if !usableValue(s.Value) || s.Value >= a.args.Activation || s.Time.After(now) {
+		if !usableValue(s.Value) || s.Low || s.Value >= a.args.Activation || s.Time.After(now) {
 			break
 		}
 		since = s.Time

@@ -76,6 +76,19 @@ func TestTrackingMissingMetrics(t *testing.T) {
 			{at: 15 * time.Second, cur: prev, vals: []float64{bad}, want: 30},
 			{at: 30 * time.Second, cur: prev, vals: []float64{bad}, want: 30},
 		}},
+		// No ready pod to average cpu over (failing readiness): a reading without a proposal is a failure.
+		{"fallback on a reading no pod can average", dedupe(fallback + "metrics: [{kind: cpu, utilization: 50}]\n"), []tick{
+			{at: 0, cur: 2, ready: -1, vals: []float64{90}, want: 2, reason: MetricUnavailable},
+			{at: 15 * time.Second, cur: prev, ready: -1, vals: []float64{90}, want: 6, reason: FallbackReplicas},
+		}},
+		// At zero, cpu has no pods to read from, which is not a failure: no fallback wakes the target, and the
+		// queue's first message still does.
+		{"no fallback at zero", dedupe(fallback + "minReplicas: 0\nmetrics: [{kind: queue, queue: jobs, perReplica: 10}, {kind: cpu, utilization: 50}]\n"), []tick{
+			{at: 0, cur: 0, vals: []float64{0, bad}, want: 0},
+			{at: 15 * time.Second, cur: prev, vals: []float64{0, bad}, want: 0},
+			{at: 30 * time.Second, cur: prev, vals: []float64{0, bad}, want: 0},
+			{at: 45 * time.Second, cur: prev, vals: []float64{5, bad}, want: 1},
+		}},
 		{"recovery resets the count of failures", fallback, []tick{
 			{at: 0, cur: 2, vals: []float64{bad}, want: 2},
 			{at: 15 * time.Second, cur: prev, vals: []float64{15}, want: 2}, // 15/10 + half a spare replica

@@ -61,8 +61,8 @@ const (
 	DefaultSLOWait        = 60 * time.Second
 )
 
-// withDefaults fills what c leaves out.
-func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
+// withDefaults fills what c leaves out. metric names the policies' metrics, whose columns are never counts.
+func (c Config) withDefaults(rec *metrics.Recording, metric map[string]bool) (Config, error) {
 	if c.Mode == "" {
 		c.Mode = ClosedLoop
 	}
@@ -110,8 +110,10 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 	if c.Mode == ClosedLoop {
 		if c.Demand == "" {
 			c.Demand = "value"
-			if data := dataSeries(rec); rec.Lookup("value") < 0 && len(data) == 1 {
+			if data := dataSeries(rec, metric); rec.Lookup("value") < 0 && len(data) == 1 {
 				c.Demand = data[0]
+			} else if rec.Lookup("value") < 0 && len(data) == 0 && len(rec.Series) == 1 {
+				c.Demand = rec.Series[0].Name // a trace whose one column has a count's name is still demand
 			}
 		}
 		if rec.Lookup(c.Demand) < 0 {
@@ -125,7 +127,7 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 		}
 	}
 	for _, s := range rec.Series {
-		if counts(s.Name) {
+		if counts(s.Name, metric) && !(c.Mode == ClosedLoop && s.Name == c.Demand) {
 			if err := rec.CheckCount(s.Name); err != nil {
 				return c, err
 			}
@@ -142,16 +144,20 @@ func (c Config) withDefaults(rec *metrics.Recording) (Config, error) {
 }
 
 // counts reports whether a recording's series is one of the counts `podpilot record` adds beside the metrics: the
-// target's spec replicas, its ready pods, and the pods a metric's reading covered.
-func counts(name string) bool {
+// target's spec replicas, its ready pods, and the pods a metric's reading covered; a column a policy metric is
+// named after is that metric's, whatever its name.
+func counts(name string, metric map[string]bool) bool {
+	if metric[name] {
+		return false
+	}
 	return name == metrics.ReplicasColumn || name == metrics.ReadyColumn || strings.HasSuffix(name, metrics.PodsSuffix)
 }
 
 // dataSeries names the recording's series other than those counts.
-func dataSeries(rec *metrics.Recording) []string {
+func dataSeries(rec *metrics.Recording, metric map[string]bool) []string {
 	var out []string
 	for _, s := range rec.Series {
-		if !counts(s.Name) {
+		if !counts(s.Name, metric) {
 			out = append(out, s.Name)
 		}
 	}

@@ -21,7 +21,8 @@
 //     outage for the policy, and in closed-loop mode the demand holds through it. Gaps are listed in the report.
 //     With the recording's ready column and a metric's NAME:pods sample of the same time (podpilot record writes
 //     both), a reading that covered k fewer pods than were ready covers k fewer of the replay's ready pods: it is
-//     partial where the daemon's was, whatever count the replay runs. The counts are never demand.
+//     partial where the daemon's was, whatever count the replay runs. The counts are never demand (but a
+//     one-column trace is, whatever its name), and a column a policy metric is named after is that metric's.
 //   - Overload is demand above ready capacity (ready replicas × capacity); unserved work is that excess over
 //     time. The SLO is utilization above a level for request workloads, and queue wait (backlog over drain
 //     rate) above a time for queue workloads (a policy with a queue metric).

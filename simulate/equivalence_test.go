@@ -27,15 +27,7 @@ func (r *replayed) Fetch(_ context.Context, ps []*policy.Policy, at time.Time) m
 	if !s.Time.Equal(at) {
 		panic(fmt.Sprintf("controller asked at %v, step is at %v", at, s.Time))
 	}
-	obs := make([]policy.Observation, len(s.Metrics))
-	for j, v := range s.Metrics {
-		if math.IsNaN(v) {
-			obs[j] = policy.Observation{Reason: "invalid in the simulation"}
-		} else {
-			obs[j] = policy.Observation{Value: v, Valid: true}
-		}
-	}
-	return metrics.Result{Obs: [][]policy.Observation{obs}, Queries: 1}
+	return metrics.Result{Obs: [][]policy.Observation{s.Obs}, Queries: 1} // with the pods each covered
 }
 
 // Workload shows the spec and ready replicas the simulated policy saw; Scale accepts every write.
@@ -52,8 +44,8 @@ func (r *replayed) Scale(context.Context, policy.Target, controller.Workload, in
 func (r *replayed) Event(policy.Target, bool, string, string) {}
 
 // The controller's decision path and the simulator's are one: fed the inputs a simulation's policy saw, the
-// controller's passes make exactly the decisions the simulation made, step by step, for both algorithms,
-// through invalid readings and gaps, and at the same times when the policy's interval is not the daemon's pass.
+// controller's passes make exactly the decisions the simulation made, step by step, for hpa, target-tracking and
+// burst (which reads the past), through invalid readings, partial ones and gaps, and at the same times when the policy's interval is not the daemon's pass.
 func TestControllerMatchesSimulate(t *testing.T) {
 	trace, err := metrics.ReadFile("../testdata/traces/azure_functions_slopower_60s.csv", "")
 	if err != nil {
@@ -67,6 +59,7 @@ func TestControllerMatchesSimulate(t *testing.T) {
 		{"target-tracking", 15 * time.Second, 15 * time.Second},
 		{"target-tracking", 20 * time.Second, 15 * time.Second}, // due every pass
 		{"hpa", 45 * time.Second, 15 * time.Second},             // due every third pass
+		{"burst", 15 * time.Second, 15 * time.Second},           // reads Input.Past, partial readings marked low
 	} {
 		t.Run(fmt.Sprintf("%s/%s-on-%s", c.algo, c.interval, c.pass), func(t *testing.T) {
 			dir := t.TempDir()
@@ -84,7 +77,9 @@ func TestControllerMatchesSimulate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := &metrics.Recording{File: "recorded", Series: []metrics.Series{{Name: "cpu"}, {Name: "qps"}}}
+			// The readings, and the counts podpilot record writes beside them: the pods each qps reading covered
+			// (fewer than were ready after a scale-up) and the ready pods.
+			rec := &metrics.Recording{File: "recorded", Series: []metrics.Series{{Name: "cpu"}, {Name: "qps"}, {Name: "qps:pods"}, {Name: "ready"}}}
 			var seen []Step
 			for _, st := range closed.Runs[0].Steps {
 				if st.Decided {
@@ -106,6 +101,12 @@ func TestControllerMatchesSimulate(t *testing.T) {
 				rec.Lines = append(rec.Lines, i+2)
 				rec.Series[0].Values = append(rec.Series[0].Values, cpu)
 				rec.Series[1].Values = append(rec.Series[1].Values, qps)
+				pods := math.NaN()
+				if o := st.Obs[1]; o.PodsKnown {
+					pods = float64(o.Pods)
+				}
+				rec.Series[2].Values = append(rec.Series[2].Values, pods)
+				rec.Series[3].Values = append(rec.Series[3].Values, float64(st.Seen))
 			}
 			res, err := Simulate(rec, []Named{{Name: c.algo, Policy: p}}, Config{Mode: Replay, Pass: c.pass, Steps: true})
 			if err != nil {
@@ -116,11 +117,11 @@ func TestControllerMatchesSimulate(t *testing.T) {
 			r := &replayed{steps: steps}
 			clk := clocktesting.NewFakeClock(steps[0].Time)
 			ctl := controller.New(controller.Options{Interval: c.pass}, zap.NewNop(), clk, r, r, store, nil)
-			changes, holds, skipped := 0, 0, 0
+			changes, holds, partial, skipped := 0, 0, 0, 0
 			for i, want := range steps {
 				r.i = i
 				clk.SetTime(want.Time)
-				out := ctl.Pass(context.Background(), func() bool { return true })
+				out := ctl.Pass(context.Background(), func() error { return nil })
 				o := out.Outcomes[0]
 				if !want.Decided {
 					if o.Skipped != "NotDue" {
@@ -136,12 +137,15 @@ func TestControllerMatchesSimulate(t *testing.T) {
 				if d.Scale() {
 					changes++
 				}
-				if d.Reason == policy.MetricUnavailable {
+				switch d.Reason {
+				case policy.MetricUnavailable:
 					holds++
+				case policy.MetricPartial:
+					partial++
 				}
 			}
-			if changes < 20 || holds < 15 {
-				t.Errorf("only %d changes and %d holds on invalid metrics: the comparison proves little", changes, holds)
+			if changes < 20 || holds < 15 || partial < 5 {
+				t.Errorf("only %d changes, %d holds on invalid metrics and %d on partial ones: the comparison proves little", changes, holds, partial)
 			}
 			want := 0 // a 15 s or 20 s interval is due every 15 s pass
 			if c.interval == 45*time.Second {

@@ -3,6 +3,7 @@ package simulate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/podpilot/podpilot/metrics"
@@ -68,7 +69,8 @@ type Step struct {
 	Seen     int32   // ready replicas the policy saw
 	Ready    int32   // ready replicas during the step, after the decision
 	Desired  int32
-	Metrics  []float64 // what the policy saw, in policy order; NaN when invalid
+	Metrics  []float64            // what the policy saw, in policy order; NaN when invalid
+	Obs      []policy.Observation // the same readings in full: the pods they covered, their warnings
 	Stage    policy.Stage
 	Reason   policy.Reason
 	Winner   string
@@ -78,7 +80,13 @@ type Step struct {
 
 // Simulate runs every policy over the recording. Runs are independent and deterministic.
 func Simulate(rec *metrics.Recording, pols []Named, cfg Config) (*Result, error) {
-	cfg, err := cfg.withDefaults(rec)
+	names := map[string]bool{}
+	for _, np := range pols {
+		for _, m := range np.Policy.Metrics {
+			names[m.Name] = true
+		}
+	}
+	cfg, err := cfg.withDefaults(rec, names)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +154,7 @@ type replayer struct {
 
 func newReplayer(rec *metrics.Recording, p *policy.Policy, maxAge time.Duration) *replayer {
 	r := &replayer{}
-	if i := rec.Lookup(metrics.ReadyColumn); i >= 0 {
+	if i := rec.Lookup(metrics.ReadyColumn); i >= 0 && !hasMetric(p, metrics.ReadyColumn) {
 		r.ready = newCursor(rec, i)
 	}
 	for _, m := range p.Metrics {
@@ -337,8 +345,8 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 		switch {
 		case closed:
 			initial = bound(d0)
-		case rec.Lookup("replicas") >= 0:
-			r := &rec.Series[rec.Lookup("replicas")]
+		case rec.Lookup(metrics.ReplicasColumn) >= 0 && !hasMetric(p, metrics.ReplicasColumn):
+			r := &rec.Series[rec.Lookup(metrics.ReplicasColumn)]
 			j := 0
 			for j < len(r.Values)-1 && (!r.Has(j) || math.IsNaN(r.Values[j])) { // a merged recording may start before the replicas column
 				j++
@@ -409,6 +417,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 			}
 			step.Decided, step.Desired, step.Stage, step.Reason, step.Winner = true, d.Desired, d.Stage, d.Reason, d.Winner
 			if cfg.Steps && scored {
+				step.Obs = slices.Clone(obs)
 				step.Metrics = make([]float64, len(obs))
 				for j, o := range obs {
 					step.Metrics[j] = o.Value
@@ -565,4 +574,9 @@ func sign(x int32) int32 {
 		return -1
 	}
 	return 0
+}
+
+// hasMetric reports whether p has a metric called name: a recording's column of that name is its reading.
+func hasMetric(p *policy.Policy, name string) bool {
+	return slices.ContainsFunc(p.Metrics, func(m policy.Metric) bool { return m.Name == name })
 }

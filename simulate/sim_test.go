@@ -1002,3 +1002,21 @@ func TestReplayPartial(t *testing.T) {
 		t.Errorf("promql metric at step 2: desired %d (%s); want 2, with no pods count", s.Desired, s.Reason)
 	}
 }
+
+// A column named like a count is a policy metric's reading when a policy metric has that name, and a one-column
+// trace with such a name is still demand.
+func TestCountNamesOfMetrics(t *testing.T) {
+	pol := parse(t, nil, "ready", "target: {namespace: a, name: b}\nmaxReplicas: 10\nalgorithm: {name: hpa}\n"+
+		"metrics: [{kind: promql, name: ready, query: x, perReplica: 0.5}]\n")
+	res, err := Simulate(recording(t, "ready", "0,0.9", "15,0.9"), []Named{pol}, Config{Mode: Replay, Initial: 1, Steps: true})
+	if err != nil {
+		t.Fatalf("replay of a metric named ready: %v", err)
+	}
+	if d := res.Runs[0].Steps[0].Desired; d != 2 {
+		t.Errorf("desired %d; want 2 (0.9 at 0.5 per replica)", d)
+	}
+	res, err = Simulate(recording(t, "ready", "0,10", "60,30"), []Named{parse(t, nil, "hpa", replayHPA)}, Config{Model: Model{Capacity: 10}})
+	if err != nil || res.Config.Demand != "ready" {
+		t.Errorf("closed loop on a one-column trace named ready: %v; want it read as demand", err)
+	}
+}

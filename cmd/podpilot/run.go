@@ -278,7 +278,7 @@ func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
 		return err
 	}
 	go store.Watch(ctx, clk, cfg.Reload)
-	work := func(wctx context.Context, lead func() bool) {
+	work := func(wctx context.Context, lead func() error) {
 		ctl.Reset()       // a new leader starts fresh histories: no scale-down before a full window
 		defer ctl.Reset() // a replica that stops leading reports no targets: the leader's values are the ones
 		ctl.Run(wctx, lead)
@@ -289,7 +289,7 @@ func run(ctx context.Context, cfg controller.Config, log *zap.Logger) error {
 		}
 	} else {
 		m.Leading(true)
-		work(ctx, func() bool { return ctx.Err() == nil })
+		work(ctx, func() error { return ctx.Err() })
 	}
 	log.Info("podpilot stopping")
 	return <-served

@@ -5,11 +5,13 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/podpilot/podpilot/metrics"
 	"github.com/podpilot/podpilot/policy"
 	"github.com/podpilot/podpilot/test/harness"
 )
@@ -233,6 +235,7 @@ func TestPodpilot(t *testing.T) {
 	})
 	sw.Lap("load drop")
 
+	qpsFrom := time.Now()
 	t.Run("a QPS-driven target", func(t *testing.T) {
 		w.SetDemand(t, "qps/api", 42) // 42 req/s at 10 per replica: 5 replicas (6 while new pods' first rates read high)
 		took := harness.Eventually(t, 45*time.Second, "qps/api at 5 or 6 replicas", func() (bool, string) {
@@ -242,6 +245,53 @@ func TestPodpilot(t *testing.T) {
 		t.Logf("qps/api reached %d replicas in %.1fs", scales.replicas("qps/api"), took.Seconds())
 	})
 	sw.Lap("qps")
+
+	t.Run("record pulls the scale-up with its counts, and a replay reads it", func(t *testing.T) {
+		time.Sleep(4 * interval) // the new pods' series grow older than the 4 s window: covered again
+		bin := harness.Build(t, "./cmd/podpilot")
+		pol, rec := filepath.Join(dir, "qps.yaml"), filepath.Join(t.TempDir(), "qps.csv")
+		var stderr strings.Builder
+		cmd := exec.Command(bin, "record", "--policy", pol, "--prometheus-url", prom.URL, "--start", qpsFrom.Add(-10*time.Second).Format(time.RFC3339),
+			"--end", time.Now().Format(time.RFC3339), "--out", rec)
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("record: %v\n%s", err, stderr.String())
+		}
+		t.Logf("record: %s", stderr.String())
+		// The exporter stands in for kube-state-metrics' ready count only: there is no spec replicas series.
+		if !strings.Contains(stderr.String(), "--replicas-query found no series") {
+			t.Errorf("record did not say the replicas column is missing:\n%s", stderr.String())
+		}
+		r, err := metrics.ReadFile(rec, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, ready, pods := r.Lookup("qps"), r.Lookup("ready"), r.Lookup("qps:pods")
+		if q < 0 || ready < 0 || pods < 0 || r.Lookup("replicas") >= 0 {
+			t.Fatalf("recording has %d series (qps %d, ready %d, qps:pods %d, replicas %d); want qps, ready and qps:pods",
+				len(r.Series), q, ready, pods, r.Lookup("replicas"))
+		}
+		partial, whole := 0, 0 // steps with new pods not covered yet, and steps after those with 5 or more all covered
+		for k := range r.Times {
+			switch rd, pd := r.Series[ready].Values[k], r.Series[pods].Values[k]; {
+			case pd < rd:
+				partial++
+			case partial > 0 && pd == rd && rd >= 5:
+				whole++
+			}
+		}
+		t.Logf("%d steps: %d with fewer pods covered than ready, %d after them with 5 or more all covered", len(r.Times), partial, whole)
+		if partial == 0 || whole == 0 {
+			t.Errorf("want steps where the new pods were not covered yet, then steps with 5 or more all covered: %d and %d\nready %v\npods %v",
+				partial, whole, r.Series[ready].Values, r.Series[pods].Values)
+		}
+		// On the daemon's 2 s pass, a row per recorded step (and the header).
+		out, err := exec.Command(bin, "simulate", "--mode", "replay", "--pass", interval.String(), "--recording", rec, "--policy", pol, "--output", "csv").CombinedOutput()
+		if err != nil || strings.Count(string(out), "\n") < len(r.Times) {
+			t.Errorf("replay of the recording (%d steps): %v\n%.2000s", len(r.Times), err, out)
+		}
+	})
+	sw.Lap("record")
 
 	t.Run("a queue-driven target whose backlog drains", func(t *testing.T) {
 		q := query(t, policies["queue.yaml"], 0)

@@ -30,6 +30,10 @@ var (
 	readyDesc = prometheus.NewDesc("podpilot_workload_ready_pods",
 		"The target's ready pods as the workload exporter last saw them.",
 		[]string{"namespace", "target"}, nil)
+	// kube-state-metrics reads it from the Deployment's status, which counts the same ready pods.
+	deploymentReadyDesc = prometheus.NewDesc("kube_deployment_status_replicas_ready",
+		"The number of ready replicas per deployment (as kube-state-metrics).",
+		[]string{"namespace", "deployment"}, nil)
 )
 
 // container is the container name every per-pod series carries: the model treats a pod as one app container.
@@ -47,7 +51,7 @@ var _ prometheus.Collector = (*Exporter)(nil)
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cpuDesc, requestsDesc, httpDesc, queueDesc, demandDesc, readyDesc} {
+	for _, d := range []*prometheus.Desc{cpuDesc, requestsDesc, httpDesc, queueDesc, demandDesc, readyDesc, deploymentReadyDesc} {
 		ch <- d
 	}
 }
@@ -80,6 +84,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(demandDesc, prometheus.GaugeValue, t.Demand(now), t.Namespace, t.Name)
 		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, float64(t.Ready()), t.Namespace, t.Name)
+		ch <- prometheus.MustNewConstMetric(deploymentReadyDesc, prometheus.GaugeValue, float64(t.Ready()), t.Namespace, t.Name)
 	}
 }
 

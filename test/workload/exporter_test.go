@@ -35,6 +35,10 @@ container_cpu_usage_seconds_total{container="app",namespace="demo",pod="web-1-b"
 # TYPE http_requests_total counter
 http_requests_total{namespace="demo",pod="web-1-a"} 100
 http_requests_total{namespace="demo",pod="web-1-b"} 100
+# HELP kube_deployment_status_replicas_ready The number of ready replicas per deployment (as kube-state-metrics).
+# TYPE kube_deployment_status_replicas_ready gauge
+kube_deployment_status_replicas_ready{deployment="idle",namespace="demo"} 0
+kube_deployment_status_replicas_ready{deployment="web",namespace="demo"} 2
 # HELP kube_pod_container_resource_requests The number of requested resource by a container (as kube-state-metrics).
 # TYPE kube_pod_container_resource_requests gauge
 kube_pod_container_resource_requests{container="app",namespace="demo",pod="web-1-a",resource="cpu",unit="core"} 0.5
