@@ -343,12 +343,8 @@ func TestPassInvalidMetrics(t *testing.T) {
 // partial response). Once all 10 report, with no warning, the same sum scales down.
 func TestPassPartialMetric(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+	f.warmWith("target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n" +
 		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
-	if err := f.store.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	f.warm()
 	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "3", t0)...)})
 	res := f.ctl.Pass(context.Background(), always)
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricPartial || len(f.patches()) != 0 {
@@ -374,6 +370,16 @@ func TestPassPartialMetric(t *testing.T) {
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired >= 10 || len(f.patches()) != 1 {
 		t.Errorf("decision = %+v, patches %v; want a scale-down once every pod reports", d, f.patches())
 	}
+}
+
+// warmWith loads web.yaml with src and warms every target's history.
+func (f *fixture) warmWith(src string) {
+	f.t.Helper()
+	f.write("web.yaml", src)
+	if err := f.store.Reload(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.warm()
 }
 
 // logged loads web.yaml with src and gives the controller a logger whose warnings the test reads.
@@ -826,10 +832,8 @@ func TestPassStoppedAfterWrite(t *testing.T) {
 // Warning names the metric and why.
 func TestPassNoReadyPods(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 0, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]\n"+
+	f.warmWith("target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]\n" +
 		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
-	f.store.Reload()
-	f.warm()
 	f.prom.set(rule{contains: "container_cpu_usage_seconds_total", body: vector(series("shop", "web", "10", t0))},
 		rule{contains: "http_requests_total", body: vector(series("shop", "web", "5", t0))})
 	res := f.ctl.Pass(context.Background(), always)
@@ -878,10 +882,8 @@ func TestUnpausedHoldsScaleDown(t *testing.T) {
 // (MetricPartial) and a count it does not change.
 func TestPartialWarnedOnce(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+	f.warmWith("target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n" +
 		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}\n")
-	f.store.Reload()
-	f.warm()
 	var reasons []string
 	for i := range 6 {
 		v := "30" // 3 of 10 pods report: holds at 10 (MetricPartial)
@@ -911,10 +913,8 @@ func TestPartialWarnedOnce(t *testing.T) {
 // covers 5 pods is whole for the 4 the cache saw ready, partial for the 8 that are.
 func TestPassConflictFreshReady(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
-	f.write("web.yaml", "target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n"+
+	f.warmWith("target: {namespace: shop, name: web}\nmaxReplicas: 20\nmetrics: [{kind: qps, perReplica: 10}]\n" +
 		"behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s, policies: [{type: Percent, value: 100, period: 15s}]}}\n")
-	f.store.Reload()
-	f.warm()
 	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "20", "5", t0)...)})
 	f.changeBehindCache(func(d *appsv1.Deployment) {
 		eight := int32(8)

@@ -48,7 +48,7 @@ func holds(ctx context.Context, client kubernetes.Interface, cfg LeaderConfig, i
 // work gets a context that ends when the lease is lost or ctx ends, and a lead function that must return nil for
 // a write to happen: it checks the elector's view and then reads the Lease itself (ErrNotLeader, or the error that
 // kept it from reading the Lease). When ctx ends, work is stopped and waited for before the lease is released (ReleaseOnCancel),
-// so that no write can follow the release; a replica that lost the lease sees lead() false at once.
+// so that no write can follow the release; a replica that lost the lease gets ErrNotLeader from lead() at once.
 func Elect(ctx context.Context, cfg LeaderConfig, client kubernetes.Interface, identity string,
 	watchdog *leaderelection.HealthzAdaptor, log *zap.Logger, m *Metrics, work func(ctx context.Context, lead func() error)) error {
 	for ctx.Err() == nil {

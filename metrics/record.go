@@ -127,7 +127,11 @@ func (c *Client) RecordReplay(ctx context.Context, p *policy.Policy, start, end 
 		r, ws, err := c.column(ctx, name, q, start, end, step)
 		notes = append(notes, warned(name, q, ws)...)
 		if errors.Is(err, errNoSeries) {
-			notes = append(notes, fmt.Sprintf("%s found no series (is kube-state-metrics scraped?), so the recording has no %s column: %s (query: %s)", flag, name, lacks, shortQuery(q)))
+			why := ""
+			if tmpl == DefaultDeployment.Ready || tmpl == DefaultDeployment.Replicas {
+				why = " (is kube-state-metrics scraped?)"
+			}
+			notes = append(notes, fmt.Sprintf("%s found no series%s, so the recording has no %s column: %s (query: %s)", flag, why, name, lacks, shortQuery(q)))
 			return false, nil
 		}
 		if err != nil {
