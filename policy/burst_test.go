@@ -129,14 +129,7 @@ func TestBurstDoubtfulPast(t *testing.T) {
 		{"warned", Observation{Value: 20, Valid: true, Warning: "partial response"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := mustParse(t, burstPolicy)
-			h, past := warm, [][]Sample(nil)
-			eval := func(at time.Duration, o Observation) Decision {
-				in := Input{Now: t0.Add(at), Current: 10, Ready: 10, Metrics: []Observation{o}, Past: past}
-				d, nh := p.Evaluate(in, h)
-				h, past = nh, AppendPast(past, in, p.Lookback())
-				return d
-			}
+			eval := evaluator(mustParse(t, burstPolicy), 10)
 			full := Observation{Value: 100, Valid: true, PodsKnown: true, Pods: 10}
 			eval(0, full)
 			for at := 15 * time.Second; at <= 5*time.Minute; at += 15 * time.Second {
@@ -147,7 +140,7 @@ func TestBurstDoubtfulPast(t *testing.T) {
 			if d := eval(5*time.Minute+15*time.Second, full); d.Desired != 10 {
 				t.Errorf("the full reading after them: %d (%s); want 10, what 100 req/s needs", d.Desired, d.Reason)
 			}
-			if s := past[0][1]; s.Value != 20 || !s.Low {
+			if s := AppendPast(nil, Input{Now: t0, Ready: 10, Metrics: []Observation{c.low}}, time.Hour)[0][0]; s.Value != 20 || !s.Low {
 				t.Errorf("Past holds the %s reading as %+v; want 20, marked low", c.name, s)
 			}
 		})

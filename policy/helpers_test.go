@@ -88,3 +88,15 @@ func steps(t *testing.T, p *Policy, h History, past [][]Sample, ticks []tick) ([
 	}
 	return out, h
 }
+
+// evaluator evaluates p on one observation at a time, at cur replicas all ready, keeping the history and
+// Input.Past as the controller does.
+func evaluator(p *Policy, cur int32) func(at time.Duration, o Observation) Decision {
+	h, past := warm, [][]Sample(nil)
+	return func(at time.Duration, o Observation) Decision {
+		in := Input{Now: t0.Add(at), Current: cur, Ready: cur, Metrics: []Observation{o}, Past: past}
+		d, nh := p.Evaluate(in, h)
+		h, past = nh, AppendPast(past, in, p.Lookback())
+		return d
+	}
+}

@@ -131,14 +131,7 @@ func TestQueueToAndFromZero(t *testing.T) {
 // An empty reading Prometheus warned about (a partial response may have left out the queue's series) is no
 // idle time: five minutes of them, then one whole empty reading, do not take the consumers to zero.
 func TestQueueWarnedEmptyNotIdle(t *testing.T) {
-	p := mustParse(t, queuePolicy)
-	h, past := warm, [][]Sample(nil)
-	eval := func(at time.Duration, o Observation) Decision {
-		in := Input{Now: t0.Add(at), Current: 1, Ready: 1, Metrics: []Observation{o}, Past: past}
-		d, nh := p.Evaluate(in, h)
-		h, past = nh, AppendPast(past, in, p.Lookback())
-		return d
-	}
+	eval := evaluator(mustParse(t, queuePolicy), 1)
 	for at := time.Duration(0); at <= 5*time.Minute; at += 15 * time.Second {
 		if d := eval(at, Observation{Value: 0, Valid: true, Warning: "partial response"}); d.Desired != 1 {
 			t.Fatalf("t+%s on a warned empty reading: %d (%s); want 1", at, d.Desired, d.Reason)
