@@ -89,8 +89,9 @@ type target struct {
 	past     [][]policy.Sample // earlier readings, for algorithms that look back
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	lastEval time.Time
-	pinned   int32 // the paused-replicas pin last applied (-1: none)
-	last     Outcome
+	pinned   int32              // the paused-replicas pin last applied (-1: none)
+	last     Outcome            // of the last pass the target was due at
+	at       time.Time          // that pass's time
 	warned   map[string]warning // lasting conditions reported, by Event reason
 }
 
@@ -249,7 +250,8 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			obs = fetched.Obs[i]
 		}
 		out := c.target(ctx, p, obs, now, lead)
-		c.targets[p.Target.String()].last = out
+		tg := c.targets[p.Target.String()]
+		tg.last, tg.at = out, now
 		res.Outcomes = append(res.Outcomes, out)
 	}
 	sort.SliceStable(res.Outcomes, func(i, j int) bool { return res.Outcomes[i].Target < res.Outcomes[j].Target })
@@ -263,7 +265,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 // Seen is a target's latest outcome as /decisions shows it.
 type Seen struct {
 	Target  string              `json:"target"`
-	Time    time.Time           `json:"time"`
+	Time    time.Time           `json:"time"` // of the pass that evaluated the target or skipped it
 	Skipped string              `json:"skipped,omitempty"`
 	Error   string              `json:"error,omitempty"`
 	Current int32               `json:"current"`
@@ -290,7 +292,7 @@ func (c *Controller) snapshot() []Seen {
 	out := make([]Seen, 0, len(c.targets))
 	for key, tg := range c.targets {
 		o := tg.last
-		s := Seen{Target: key, Time: tg.lastEval, Skipped: o.Skipped, Scaled: o.Scaled}
+		s := Seen{Target: key, Time: tg.at, Skipped: o.Skipped, Scaled: o.Scaled}
 		if o.Err != nil {
 			s.Error = o.Err.Error()
 		}
@@ -333,6 +335,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		out.Skipped, out.Err = "Error", err
 		log.Error("reading target failed", zap.Error(err))
 		c.m.targetError(key, "ReadFailed")
+		c.m.undecided(key, -1) // neither podpilot's count nor the target's is known this pass
 		return out
 	case w.HPA != "":
 		out.Skipped = "HPAConflict"

@@ -510,6 +510,12 @@ func TestPassPaused(t *testing.T) {
 	if n := len(f.patches()); n != 1 {
 		t.Errorf("the pin was written %d times; want once", n)
 	}
+	// /decisions says when each target was last looked at, skipped or not.
+	for _, s := range f.ctl.Decisions() {
+		if s.Skipped != "Paused" || !s.Time.Equal(t0.Add(15*time.Second)) {
+			t.Errorf("/decisions: %s skipped %q at %s; want Paused at the second pass (%s)", s.Target, s.Skipped, s.Time, t0.Add(15*time.Second))
+		}
+	}
 	// A new pin value is applied again.
 	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "api")
 	d := obj.(*appsv1.Deployment).DeepCopy()
@@ -726,6 +732,32 @@ func TestTargetSeriesFollowTargets(t *testing.T) {
 	f.ctl.Pass(context.Background(), always)
 	if n := testutil.CollectAndCount(reg, "podpilot_current_replicas", "podpilot_decisions_total", "podpilot_scale_events_total", "podpilot_target_errors_total"); n != 0 {
 		t.Errorf("after the policy is removed: %d per-target series; want none", n)
+	}
+}
+
+// unreadable is a cluster whose targets cannot be read.
+type unreadable struct{ Cluster }
+
+func (unreadable) Workload(policy.Target) (Workload, error) {
+	return Workload{}, errors.New("cache broken")
+}
+
+// A target that cannot be read has no count podpilot wants or sees: its gauges go, and the failure is counted.
+func TestReadFailedDropsGauges(t *testing.T) {
+	f, reg := scaledWithMetrics(t)
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas", "podpilot_current_replicas"); n != 2 {
+		t.Fatalf("after a scale: %d gauge series; want 2", n)
+	}
+	f.ctl.cluster = unreadable{f.kube}
+	f.clock.Step(15 * time.Second)
+	if o := f.ctl.Pass(context.Background(), always); len(o.Outcomes) != 1 || o.Outcomes[0].Skipped != "Error" {
+		t.Fatalf("pass = %+v; want the target skipped with an error", o)
+	}
+	if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas", "podpilot_current_replicas"); n != 0 {
+		t.Errorf("after a failed read: %d gauge series; want none", n)
+	}
+	if v := testutil.ToFloat64(f.ctl.m.targetErrors.WithLabelValues("shop", "web", "ReadFailed")); v != 1 {
+		t.Errorf("ReadFailed errors = %g; want 1", v)
 	}
 }
 

@@ -85,7 +85,8 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	}
 	// A metric that gave no proposal on a reading counts as failing too (HPA counts it among the invalid
 	// metrics), except at zero, where no pod can average it.
-	if invalid > podless || unproposed && cur > 0 {
+	failing := invalid > podless || unproposed && cur > 0
+	if failing {
 		h.Failures++
 	} else {
 		h.Failures = 0
@@ -119,7 +120,11 @@ func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
 	}
 	d.Raw = raw
 	d.Desired = raw
-	if raw == cur && allWithin(d.Proposals) {
+	switch {
+	case raw == cur && failing:
+		// Holding while a metric is broken is not being within tolerance: the broken one might not be.
+		d.Stage, d.Reason = StageMetrics, MetricUnavailable
+	case raw == cur && allWithin(d.Proposals):
 		d.Reason = WithinTolerance
 	}
 

@@ -68,6 +68,8 @@ func TestHPAReplicaMath(t *testing.T) {
 		// ...but no scale-down while any metric is invalid
 		{"invalid metric, no scale down", hpaThree, 10, 10, []float64{bad, 10, 100}, 10, MetricUnavailable},
 		{"all metrics invalid", hpaThree, 10, 10, []float64{bad, bad, bad}, 10, MetricUnavailable},
+		// ...and a hold beside a broken metric says so, not that every metric is within tolerance
+		{"invalid metric beside one within tolerance", hpaThree, 4, 4, []float64{bad, 40, 100}, 4, MetricUnavailable},
 		// bounds: reconcileAutoscaler brings an out-of-range target inside before anything else
 		{"current above max", hpaCPU, 150, 150, []float64{bad}, 100, TooManyReplicas},
 		{"current below min", hpaCPU + "minReplicas: 3\n", 1, 1, []float64{bad}, 3, TooFewReplicas},

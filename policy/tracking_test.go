@@ -66,7 +66,7 @@ func TestTrackingMissingMetrics(t *testing.T) {
 		// The valid qps reading asks for 3 (25/10 and half a spare replica), the broken cpu for nothing: the
 		// fallback stands in for the broken metric, so the count is at least 6, and the valid one may raise it.
 		{"fallback holds beside a valid metric", two, []tick{
-			{at: 0, cur: 3, vals: []float64{25, bad}, want: 3, reason: WithinTolerance},
+			{at: 0, cur: 3, vals: []float64{25, bad}, want: 3, reason: MetricUnavailable},
 			{at: 15 * time.Second, cur: prev, vals: []float64{25, bad}, want: 6, reason: FallbackReplicas},
 			{at: 30 * time.Second, cur: prev, vals: []float64{25, bad}, want: 6, reason: MetricUnavailable},
 			{at: 45 * time.Second, cur: prev, vals: []float64{95, bad}, want: 10},
@@ -413,7 +413,7 @@ minReplicas: 2
 maxReplicas: 100
 metrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]
 `)
-	ticks := []tick{{at: 0, cur: 10, vals: []float64{50, bad}, want: 10, reason: WithinTolerance}}
+	ticks := []tick{{at: 0, cur: 10, vals: []float64{50, bad}, want: 10, reason: MetricUnavailable}}
 	for i := 1; i <= 40; i++ {
 		ticks = append(ticks, tick{at: time.Duration(i) * 15 * time.Second, cur: prev, vals: []float64{50, 100}, want: 10, reason: WithinTolerance})
 	}
