@@ -166,6 +166,7 @@ func fuzzArgs(args any, p *Policy, r *byteReader) any {
 		a.LastingFall = pick(0, time.Minute, 3*time.Minute, time.Hour)
 		a.Trend, a.Estimate = r.n(2) == 0, r.n(4) != 0
 		a.Spare = float64(r.n(5)) / 2
+		a.FloorQuantile, a.FloorWindow = []float64{0, 0.5, 1}[r.n(3)], pick(time.Minute, time.Hour, 4*time.Hour)
 	case *hpaArgs:
 		a.Tolerance, a.DownscaleStabilization = float64(r.n(100))/100, pick(0, time.Minute, 5*time.Minute)
 	case *queueArgs:
@@ -326,12 +327,20 @@ func FuzzEvaluate(f *testing.F) {
 // BenchmarkEvaluate: one target with three metrics and a five-minute history, the daemon's and the
 // simulator's unit of work.
 func BenchmarkEvaluate(b *testing.B) {
-	for _, name := range []string{"hpa", "target-tracking"} {
-		b.Run(name, func(b *testing.B) {
-			p := mustParse(b, dedupe(hpaThree+"algorithm: {name: "+name+"}\n"))
+	for _, tc := range []struct {
+		name, algo string
+		warmup     int // evaluations before the measured one
+	}{
+		{"hpa", "hpa", 20}, // five minutes of 15 s evaluations
+		{"target-tracking", "target-tracking", 20},
+		// four hours of them: every minute the floor keeps
+		{"target-tracking-floor", "target-tracking, args: {floorQuantile: 0.75, floorWindow: 4h}", 4 * 60 * 4},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := mustParse(b, dedupe(hpaThree+"algorithm: {name: "+tc.algo+"}\n"))
 			h := warm
 			now := t0
-			for i := range 20 { // five minutes of 15 s evaluations
+			for i := range tc.warmup {
 				now = now.Add(15 * time.Second)
 				_, h = p.Evaluate(Input{Now: now, Current: 10, Ready: 10, Metrics: obs([]float64{float64(40 + i), 90, 700})}, h)
 			}

@@ -142,6 +142,10 @@ func TestExamplesValid(t *testing.T) {
 	if len(ps) < 3 {
 		t.Fatalf("Load(examples) = %d policies; want at least 3", len(ps))
 	}
+	// So do the benchmark's policies, which the README's and docs/benchmarks.md's commands name.
+	if ps, err := Load([]string{"../testdata/bench"}, Builtin()); err != nil || len(ps) < 3 {
+		t.Errorf("Load(testdata/bench) = %d policies, %v; want burst, floor and predictive", len(ps), err)
+	}
 }
 
 // The reference example spells out target-tracking's defaults; loading it must give exactly what a minimal file

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,11 +35,17 @@ type trackingArgs struct {
 	// margin: spare capacity that a small Deployment, whose proportional margin rounds away, keeps too. A demand
 	// of zero gets none, so that a target can still go to zero.
 	Spare float64 `yaml:"spare"`
+	// FloorQuantile keeps capacity for the load's recent peaks: each demand metric is sized for at least this
+	// quantile of its readings over the last floorWindow (0: no floor), kept per minute at that minute's highest.
+	FloorQuantile float64 `yaml:"floorQuantile"`
+	// FloorWindow is how far back that quantile reaches.
+	FloorWindow time.Duration `yaml:"floorWindow"`
 }
 
 func trackingDefaults() *trackingArgs {
 	return &trackingArgs{Estimate: true, Spread: 0.5, SpreadWindow: 30 * time.Minute, Hysteresis: 0.5, LevelUp: time.Minute,
-		LevelDown: 5 * time.Minute, LastingFall: 10 * time.Minute, Trend: true, Spare: 0.5}
+		LevelDown: 5 * time.Minute, LastingFall: 10 * time.Minute, Trend: true, Spare: 0.5,
+		FloorWindow: time.Hour}
 }
 
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
@@ -79,6 +86,12 @@ func trackingRegistration() Registration {
 			if a.LevelDown < 0 || a.LevelDown > maxWindow {
 				pr.Add("levelDown", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LevelDown))
 			}
+			if a.FloorQuantile < 0 || a.FloorQuantile > 1 {
+				pr.Add("floorQuantile", "must be between 0 (no floor) and 1 (the highest), got %g", a.FloorQuantile)
+			}
+			if a.FloorWindow < floorBucket || a.FloorWindow > maxFloorWindow || a.FloorWindow%floorBucket != 0 {
+				pr.Add("floorWindow", "must be whole minutes from 1m to %s, got %s", FormatDuration(maxFloorWindow), FormatDuration(a.FloorWindow))
+			}
 			if a.LastingFall < 0 || a.LastingFall > maxWindow {
 				pr.Add("lastingFall", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LastingFall))
 			}
@@ -88,7 +101,11 @@ func trackingRegistration() Registration {
 			rules := newRatioRules(p)
 			rules.headroom, rules.sizeFromSpec = a.Headroom, true
 			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)),
-				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics))}
+				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics)), stride: stLen}
+			if a.FloorQuantile > 0 {
+				g.buckets = int(a.FloorWindow / floorBucket)
+				g.stride += 2 * g.buckets
+			}
 			for i := range p.Metrics {
 				m := &p.Metrics[i]
 				g.estimate[i] = a.Estimate && forecastable(m)
@@ -125,7 +142,15 @@ type trackingAlgo struct {
 	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
 	window   []float64 // per metric: the rate window in seconds, when the query has one (0: a gauge)
 	any      bool
+	buckets  int // minutes of readings the floor keeps per metric (0: no floor)
+	stride   int // state per metric: stLen, then the floor's buckets as (minute, highest reading) pairs
 }
+
+// The floor keeps the readings per minute, for at most four hours: the state is copied at every evaluation.
+const (
+	floorBucket    = time.Minute
+	maxFloorWindow = 4 * time.Hour
+)
 
 // The state of one metric's demand estimate, in target-tracking's State, one metric after the other.
 const (
@@ -148,10 +173,10 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	}
 	p, in := c.Policy, c.Input
 	state := c.State
-	if len(state) != stLen*len(p.Metrics) {
+	if len(state) != a.stride*len(p.Metrics) {
 		state = nil // fresh, or kept by another version: start again
 	}
-	next := make([]float64, stLen*len(p.Metrics))
+	next := make([]float64, a.stride*len(p.Metrics))
 	copy(next, state)
 	up, down := *in, *in
 	up.Metrics = append([]Observation(nil), in.Metrics...)
@@ -164,8 +189,12 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		if ok, _ := in.Metrics[i].usable(); !ok {
 			continue // an invalid reading changes nothing: the estimate waits for the next one
 		}
-		s := next[stLen*i : stLen*(i+1)]
-		q, qd, fall := a.demandEstimate(s, in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
+		s := next[a.stride*i : a.stride*(i+1)]
+		q, qd, fall := a.demandEstimate(s[:stLen], in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
+		if a.buckets > 0 {
+			f := a.floor(s[stLen:], in.Now, in.Metrics[i], in.Ready)
+			q, qd = math.Max(q, f), math.Max(qd, f)
+		}
 		if q > 0 {
 			spare := a.spare(&p.Metrics[i], in.Current, in.Ready)
 			q, qd = q+spare, qd+spare
@@ -203,6 +232,35 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		}
 	}
 	return dst
+}
+
+// floor records reading o in the floor's buckets b and returns args.FloorQuantile of the readings they hold.
+// Every metric with a demand estimate reads a total (qps over the Deployment, promql), so the readings of
+// different replica counts compare. A reading that may be low (partial, or warned about) is not recorded: it
+// would lower the floor, which is for the peaks.
+func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int32) float64 {
+	// Minutes are stored from far before year 1, so that every stored one is positive and zero is an empty bucket.
+	const since = 1 << 40
+	minute := since + math.Floor(float64(now.Unix())/floorBucket.Seconds())
+	if !o.Doubtful(ready) {
+		i := 2 * (int(minute) % a.buckets)
+		if b[i] != minute {
+			b[i], b[i+1] = minute, 0
+		}
+		b[i+1] = math.Max(b[i+1], finite(o.Value))
+	}
+	vals := make([]float64, 0, a.buckets)
+	for i := 0; i < len(b); i += 2 {
+		if age := minute - b[i]; b[i] > 0 && age >= 0 && age < float64(a.buckets) {
+			vals = append(vals, b[i+1])
+		}
+	}
+	if len(vals) == 0 {
+		return 0
+	}
+	slices.Sort(vals)
+	k := int(math.Ceil(a.args.FloorQuantile*float64(len(vals)))) - 1
+	return vals[max(k, 0)]
 }
 
 // spare is args.Spare replicas' worth of demand metric m's reading: that many times its target per replica (with

@@ -404,6 +404,98 @@ func TestTrackingValidation(t *testing.T) {
 	}
 }
 
+func TestTrackingFloorValidation(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"{floorQuantile: 1.5}", `test.yaml:6:43: algorithm.args.floorQuantile: must be between 0 (no floor) and 1 (the highest), got 1.5`},
+		{"{floorQuantile: -0.1}", `test.yaml:6:43: algorithm.args.floorQuantile: must be between 0 (no floor) and 1 (the highest), got -0.1`},
+		{"{floorQuantile: 0.9, floorWindow: 30s}", `test.yaml:6:63: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 30s`},
+		{"{floorQuantile: 0.9, floorWindow: 90s}", `test.yaml:6:63: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 1m30s`},
+		{"{floorWindow: 5h}", `test.yaml:6:43: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 5h`},
+	} {
+		_, err := Parse("test.yaml", []byte(tracking+"algorithm: {name: target-tracking, args: "+tc.args+"}\n"), Builtin())
+		if diff := cmp.Diff([]string{tc.want}, errorLines(t, err)); diff != "" {
+			t.Errorf("%s: Parse errors (-want +got):\n%s", tc.args, diff)
+		}
+	}
+}
+
+// The floor is a quantile of the readings per minute (each minute at its highest) over the window; a reading
+// that may be low is not recorded.
+func TestTrackingFloorQuantile(t *testing.T) {
+	perMinute := []float64{30, 10, 40, 20} // one minute each, over 2 ready pods
+	tests := []struct {
+		name   string
+		q      float64
+		window time.Duration
+		want   float64
+	}{
+		{"lowest", 0.01, 10 * time.Minute, 10},
+		{"median", 0.5, 10 * time.Minute, 20},
+		{"upper quartile", 0.75, 10 * time.Minute, 30},
+		{"highest", 1, 10 * time.Minute, 40},
+		{"only the window's minutes", 0.01, 2 * time.Minute, 20},
+	}
+	for _, start := range []time.Time{t0, time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)} { // before 1970 too
+		for _, tt := range tests {
+			p := mustParse(t, tracking+fmt.Sprintf("algorithm: {name: target-tracking, args: {floorQuantile: %g, floorWindow: %s}}\n", tt.q, FormatDuration(tt.window)))
+			a := p.Algorithms[0].Impl.(trackingAlgo)
+			b := make([]float64, 2*a.buckets)
+			for i, v := range perMinute {
+				at := start.Add(time.Duration(i) * time.Minute)
+				// Two readings a minute: the minute keeps its highest.
+				a.floor(b, at, Observation{Value: v, Valid: true}, 2)
+				a.floor(b, at.Add(30*time.Second), Observation{Value: v / 2, Valid: true}, 2)
+			}
+			// A minute with only a partial reading (1 of 2 pods), which may read low: it is left out.
+			got := a.floor(b, start.Add(4*time.Minute), Observation{Value: 1, Valid: true, Pods: 1, PodsKnown: true}, 2)
+			if got != tt.want {
+				t.Errorf("%s from %s: floor = %g; want %g", tt.name, start.Format(time.DateOnly), got, tt.want)
+			}
+		}
+	}
+}
+
+// ANCHORS-style burst on a regular peak: after the load drops, a floor on the highest demand of the last 30
+// minutes keeps the replicas the peak needed for those 30 minutes, where the defaults follow the load down; after
+// that, the floor lets go too. A broken reading during the hold changes nothing.
+func TestTrackingFloorHoldsAfterPeak(t *testing.T) {
+	demand := func(at time.Duration) float64 {
+		if at < 10*time.Minute {
+			return 200 // 20 replicas at 10 per replica
+		}
+		return 50
+	}
+	run := func(args string) map[time.Duration]int32 {
+		p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: "+args+"}\n")
+		h, cur, out := History{}, int32(20), map[time.Duration]int32{}
+		for at := time.Duration(0); at <= 70*time.Minute; at += 15 * time.Second {
+			o := []Observation{{Value: demand(at), Valid: true}}
+			if at == 25*time.Minute {
+				o = []Observation{{Reason: "empty result"}}
+			}
+			d, nh := p.Evaluate(Input{Now: t0.Add(at), Current: cur, Ready: cur, Metrics: o}, h)
+			if d.Scale() {
+				nh = nh.Scaled(t0.Add(at), cur, d.Desired)
+			}
+			h, cur = nh, d.Desired
+			out[at] = cur
+		}
+		return out
+	}
+	plain, floored := run("{}"), run("{floorQuantile: 1, floorWindow: 30m}")
+	if got := plain[35*time.Minute]; got >= 20 {
+		t.Errorf("defaults: %d replicas 25 minutes after the drop; want fewer than the peak's 20", got)
+	}
+	for at := 10 * time.Minute; at < 40*time.Minute; at += 15 * time.Second {
+		if got := floored[at]; got < 20 {
+			t.Fatalf("floor: %d replicas at t+%s, within 30 minutes of the peak; want at least 20", got, at)
+		}
+	}
+	if got := floored[70*time.Minute]; got >= 20 {
+		t.Errorf("floor: %d replicas an hour after the drop; want fewer than 20, the peak out of the window", got)
+	}
+}
+
 // A demand metric whose first usable reading comes late starts its level there, not at zero: no margin is learnt
 // from the wait.
 func TestTrackingFirstReadingLate(t *testing.T) {
