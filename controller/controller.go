@@ -405,6 +405,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 				}
 				log.Info("scale conflict: the target was paused or taken by an HPA meanwhile: not written",
 					zap.Bool("paused", fresh.Paused), zap.String("hpa", fresh.HPA))
+				c.m.undecided(key, fresh.Spec) // as for a target skipped from the start
 				return out
 			default:
 				w = fresh // its ready pods too: a reading covers fewer of them than the cache said, perhaps

@@ -469,9 +469,12 @@ func (f *fixture) changeBehindCache(change func(*appsv1.Deployment)) {
 func TestPassConflictPaused(t *testing.T) {
 	for _, ann := range []map[string]string{{AnnotationPaused: "true"}, {AnnotationPausedReplicas: "3"}} {
 		f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+		reg := prometheus.NewRegistry()
+		f.ctl.m = NewMetrics(reg)
 		f.warm()
 		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
 		f.changeBehindCache(func(d *appsv1.Deployment) { d.Annotations = ann })
+		f.ctl.m.desired.WithLabelValues("shop", "web").Set(4) // an earlier pass's decision
 
 		res := f.ctl.Pass(context.Background(), always)
 		if got := strings.Join(f.patches(), ","); got != "shop/web=8" {
@@ -479,6 +482,9 @@ func TestPassConflictPaused(t *testing.T) {
 		}
 		if o := res.Outcomes[0]; o.Scaled || o.Skipped != "Paused" {
 			t.Errorf("%v: outcome = %+v; want skipped as paused", ann, o)
+		}
+		if n := testutil.CollectAndCount(reg, "podpilot_desired_replicas"); n != 0 {
+			t.Errorf("%v: %d desired-replicas series; want none for a paused target", ann, n)
 		}
 		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
 		if r := *obj.(*appsv1.Deployment).Spec.Replicas; r != 4 {
@@ -511,6 +517,9 @@ func TestPassPaused(t *testing.T) {
 		t.Errorf("the pin was written %d times; want once", n)
 	}
 	// /decisions says when each target was last looked at, skipped or not.
+	if n := len(f.ctl.Decisions()); n != 2 {
+		t.Errorf("/decisions lists %d targets; want 2", n)
+	}
 	for _, s := range f.ctl.Decisions() {
 		if s.Skipped != "Paused" || !s.Time.Equal(t0.Add(15*time.Second)) {
 			t.Errorf("/decisions: %s skipped %q at %s; want Paused at the second pass (%s)", s.Target, s.Skipped, s.Time, t0.Add(15*time.Second))

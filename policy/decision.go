@@ -152,7 +152,7 @@ const (
 	TooManyReplicas     Reason = "TooManyReplicas"     // clamped to maxReplicas
 	TooFewReplicas      Reason = "TooFewReplicas"      // clamped to minReplicas
 	ScalingDisabled     Reason = "ScalingDisabled"     // the target is at zero and minReplicas is not: left alone, as HPA does
-	MetricUnavailable   Reason = "MetricUnavailable"   // no valid metric, or no scale-up while one is invalid: hold
+	MetricUnavailable   Reason = "MetricUnavailable"   // no valid metric, or a hold at the recommendation while one is invalid
 	MetricPartial       Reason = "MetricPartial"       // a scale-down while a reading covers fewer pods than are ready: hold
 	FallbackReplicas    Reason = "FallbackReplicas"    // metrics failed long enough: hold at least the fallback count
 	CooldownActive      Reason = "CooldownActive"      // too soon after the last scale event

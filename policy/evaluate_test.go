@@ -167,6 +167,9 @@ func fuzzArgs(args any, p *Policy, r *byteReader) any {
 		a.Trend, a.Estimate = r.n(2) == 0, r.n(4) != 0
 		a.Spare = float64(r.n(5)) / 2
 		a.FloorQuantile, a.FloorWindow = []float64{0, 0.5, 1}[r.n(3)], pick(time.Minute, time.Hour, 4*time.Hour)
+		if !a.Estimate {
+			a.FloorQuantile = 0 // the floor is on the estimate: refused without it
+		}
 	case *hpaArgs:
 		a.Tolerance, a.DownscaleStabilization = float64(r.n(100))/100, pick(0, time.Minute, 5*time.Minute)
 	case *queueArgs:

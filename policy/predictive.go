@@ -55,7 +55,7 @@ func predictiveRegistration() Registration {
 				forecast = forecast || forecastable(&p.Metrics[i])
 			}
 			if !forecast {
-				pr.Add("", "predictive forecasts qps and promql metrics, and the policy has none (cpu and queue readings depend on the replicas podpilot chose)")
+				pr.Add("", "predictive forecasts qps metrics and promql metrics with perReplica, and the policy has none (cpu, a queue's backlog and a promql total depend on the replicas podpilot chose)")
 			}
 		},
 		func(*predictiveArgs) Behavior { return trackingBehavior() },
@@ -75,8 +75,16 @@ func predictiveRegistration() Registration {
 		})
 }
 
-// forecastable reports whether a metric measures demand, which does not depend on the replica count.
-func forecastable(m *Metric) bool { return m.Kind == QPS || m.Kind == PromQL }
+// forecastable reports whether a metric measures demand, which does not depend on the replica count: qps, or a
+// promql total that each replica carries a share of (perReplica). A promql value compared with a total target
+// is sized in proportion to the replicas (HPA's External Value: desired = value / target × replicas), as a
+// latency or a per-pod average is: it depends on the replicas podpilot chose, like cpu.
+func forecastable(m *Metric) bool {
+	if _, mode := m.Target(); mode == Value {
+		return false
+	}
+	return m.Kind == QPS || m.Kind == PromQL
+}
 
 type predictiveAlgo struct {
 	args     predictiveArgs

@@ -262,7 +262,7 @@ target: {namespace: shop, name: web}
 maxReplicas: 5
 algorithm: {name: predictive}
 metrics: [{kind: cpu, utilization: 50}]
-`, []string{`test.yaml:4:1: algorithm.args: predictive forecasts qps and promql metrics, and the policy has none (cpu and queue readings depend on the replicas podpilot chose)`}},
+`, []string{`test.yaml:4:1: algorithm.args: predictive forecasts qps metrics and promql metrics with perReplica, and the policy has none (cpu, a queue's backlog and a promql total depend on the replicas podpilot chose)`}},
 		{"bad args", predictivePolicy + "algorithm: {name: predictive, args: {startup: 2h, season: 30m, window: 30s, maxError: 0}}\n", []string{
 			`test.yaml:5:38: algorithm.args.startup: must be at most 1h, got 2h`,
 			`test.yaml:5:51: algorithm.args.season: must be 0 (no season) or between window + startup + interval (2h45s) and 168h, got 30m`,

@@ -51,7 +51,8 @@ func trackingDefaults() *trackingArgs {
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
 // target, as HPA does, but answers HPA's known complaints through its defaults and rules:
 //   - cooldowns instead of an up-window: it acts on the current reading at once and then waits, instead of
-//     acting late on old readings (so it never scales up after the load has turned down);
+//     acting late on old readings (so it never scales up after the load has turned down, but to its floor on
+//     recent peaks, when args.FloorQuantile sets one);
 //   - a scale-down needs both the down-window (the highest recent recommendation) and the cooldown to agree;
 //   - tolerances per direction, smaller for scale-up;
 //   - a metric over a total (promql total) with no ready pods is sized from the spec replicas, not from zero;
@@ -86,8 +87,13 @@ func trackingRegistration() Registration {
 			if a.LevelDown < 0 || a.LevelDown > maxWindow {
 				pr.Add("levelDown", "must be between 0s and %s, got %s", FormatDuration(maxWindow), FormatDuration(a.LevelDown))
 			}
-			if a.FloorQuantile < 0 || a.FloorQuantile > 1 {
+			switch {
+			case a.FloorQuantile < 0 || a.FloorQuantile > 1:
 				pr.Add("floorQuantile", "must be between 0 (no floor) and 1 (the highest), got %g", a.FloorQuantile)
+			case a.FloorQuantile > 0 && !a.Estimate:
+				pr.Add("floorQuantile", "needs estimate: true (the floor is on the demand estimate)")
+			case a.FloorQuantile > 0 && len(p.Metrics) > 0 && !slices.ContainsFunc(p.Metrics, func(m Metric) bool { return forecastable(&m) }):
+				pr.Add("floorQuantile", "needs a demand metric (qps, or promql with perReplica) to floor")
 			}
 			if a.FloorWindow < floorBucket || a.FloorWindow > maxFloorWindow || a.FloorWindow%floorBucket != 0 {
 				pr.Add("floorWindow", "must be whole minutes from 1m to %s, got %s", FormatDuration(maxFloorWindow), FormatDuration(a.FloorWindow))
@@ -100,7 +106,7 @@ func trackingRegistration() Registration {
 		func(a *trackingArgs, p *Policy) Algorithm {
 			rules := newRatioRules(p)
 			rules.headroom, rules.sizeFromSpec = a.Headroom, true
-			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)),
+			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)), spared: make([]bool, len(p.Metrics)),
 				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics)), stride: stLen}
 			if a.FloorQuantile > 0 {
 				g.buckets = int(a.FloorWindow / floorBucket)
@@ -109,6 +115,8 @@ func trackingRegistration() Registration {
 			for i := range p.Metrics {
 				m := &p.Metrics[i]
 				g.estimate[i] = a.Estimate && forecastable(m)
+				// A promql value compared with a total target is no demand, but its spare replicas are the same.
+				g.spared[i] = a.Estimate && m.Kind == PromQL
 				if strings.Contains(m.Query, ".Window") {
 					g.window[i] = m.Window.Seconds()
 				}
@@ -116,7 +124,7 @@ func trackingRegistration() Registration {
 				if g.estimate[i] && a.Trend && g.window[i] > p.Interval.Seconds() {
 					g.through[i] = float64(m.Window) / float64(p.Interval)
 				}
-				g.any = g.any || g.estimate[i]
+				g.any = g.any || g.estimate[i] || g.spared[i]
 			}
 			return g
 		})
@@ -138,7 +146,8 @@ type trackingAlgo struct {
 	rules    ratioRules
 	args     trackingArgs
 	interval time.Duration
-	estimate []bool    // per metric: sized on the demand estimate (qps and promql)
+	estimate []bool    // per metric: sized on the demand estimate (qps and promql perReplica: forecastable)
+	spared   []bool    // per metric: sized with spare replicas (the above, and promql total)
 	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
 	window   []float64 // per metric: the rate window in seconds, when the query has one (0: a gauge)
 	any      bool
@@ -183,17 +192,20 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	down.Metrics = append([]Observation(nil), in.Metrics...)
 	estimated, falling := make([]bool, len(p.Metrics)), make([]bool, len(p.Metrics))
 	for i := range p.Metrics {
-		if !a.estimate[i] || i >= len(in.Metrics) {
+		if !a.estimate[i] && !a.spared[i] || i >= len(in.Metrics) {
 			continue
 		}
 		if ok, _ := in.Metrics[i].usable(); !ok {
 			continue // an invalid reading changes nothing: the estimate waits for the next one
 		}
-		s := next[a.stride*i : a.stride*(i+1)]
-		q, qd, fall := a.demandEstimate(s[:stLen], in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
-		if a.buckets > 0 {
-			f := a.floor(s[stLen:], in.Now, in.Metrics[i], in.Ready)
-			q, qd = math.Max(q, f), math.Max(qd, f)
+		q, qd, fall := in.Metrics[i].Value, in.Metrics[i].Value, false
+		if a.estimate[i] {
+			s := next[a.stride*i : a.stride*(i+1)]
+			q, qd, fall = a.demandEstimate(s[:stLen], in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
+			if a.buckets > 0 {
+				f := a.floor(s[stLen:], in.Now, in.Metrics[i], in.Ready)
+				q, qd = math.Max(q, f), math.Max(qd, f)
+			}
 		}
 		if q > 0 {
 			spare := a.spare(&p.Metrics[i], in.Current, in.Ready)
@@ -235,15 +247,15 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 }
 
 // floor records reading o in the floor's buckets b and returns args.FloorQuantile of the readings they hold.
-// Every metric with a demand estimate reads a total (qps over the Deployment, promql), so the readings of
-// different replica counts compare. A reading that may be low (partial, or warned about) is not recorded: it
-// would lower the floor, which is for the peaks.
+// Only demand metrics have a floor (forecastable): totals, whose readings at different replica counts compare.
+// A reading that may be low (partial, or warned about) is not recorded: it would lower the floor, which is for
+// the peaks.
 func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int32) float64 {
 	// Minutes are stored from far before year 1, so that every stored one is positive and zero is an empty bucket.
 	const since = 1 << 40
 	minute := since + math.Floor(float64(now.Unix())/floorBucket.Seconds())
 	if !o.Doubtful(ready) {
-		i := 2 * (int(minute) % a.buckets)
+		i := 2 * int(math.Mod(minute, float64(a.buckets)))
 		if b[i] != minute {
 			b[i], b[i+1] = minute, 0
 		}
@@ -259,25 +271,31 @@ func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int
 		return 0
 	}
 	slices.Sort(vals)
-	k := int(math.Ceil(a.args.FloorQuantile*float64(len(vals)))) - 1
+	// The smallest value with at least that share of them at or below it (less a rounding error: 0.07 × 100 is
+	// 7.000000000000001).
+	k := int(math.Ceil(a.args.FloorQuantile*float64(len(vals))-1e-9)) - 1
 	return vals[max(k, 0)]
 }
 
 // spare is args.Spare replicas' worth of demand metric m's reading: that many times its target per replica (with
 // the headroom), or for a total, the share of it that many more replicas than the ones it is multiplied by make.
 func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
-	target, mode := m.Target()
-	w := a.args.Spare * target / (1 + a.args.Headroom)
-	if mode == Value {
-		// The replicas a total's ratio multiplies (ratioRules.replicas): the ready pods, else the spec replicas,
-		// else one.
-		base := ready
-		if base <= 0 {
-			base = cur
-		}
-		w /= float64(max(base, 1))
+	target, _ := m.Target()
+	return a.args.Spare * target / (1 + a.args.Headroom) / valueBase(m, cur, ready)
+}
+
+// valueBase is what a reading of metric m is sized in proportion to: for a value compared with a total target,
+// the replicas its ratio multiplies (ratioRules.replicas: the ready pods, else the spec replicas, else one), and
+// 1 for every other metric.
+func valueBase(m *Metric, cur, ready int32) float64 {
+	if _, mode := m.Target(); mode != Value {
+		return 1
 	}
-	return w
+	base := ready
+	if base <= 0 {
+		base = cur
+	}
+	return float64(max(base, 1))
 }
 
 // demandEstimate advances one demand metric's estimate s with reading o and returns the demand to size a

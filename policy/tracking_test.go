@@ -236,6 +236,45 @@ metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
 	}
 }
 
+// A promql value compared with a total target is read in proportion to the replicas (a per-pod average, a
+// latency): it is sized as read, with its spare replicas, not on an estimate whose level and floor would keep
+// readings taken at another count. Here 800 units of work spread over the replicas, 100 per replica wanted: 8
+// replicas, and half a spare replica, at every step from 4 on, with a floor of the highest reading or without.
+func TestTrackingValueSizedAsRead(t *testing.T) {
+	for _, args := range []string{"{}", "{floorQuantile: 1, floorWindow: 30m}"} {
+		p, err := Parse("test.yaml", []byte(`
+target: {namespace: shop, name: web}
+maxReplicas: 100
+metrics: [{kind: promql, name: latency, query: 'x', total: 100}]
+algorithm: {name: target-tracking, args: `+args+`}
+`), Builtin())
+		if args != "{}" {
+			// The floor needs a demand metric: a policy with only this one is refused.
+			if want := `test.yaml:5:43: algorithm.args.floorQuantile: needs a demand metric (qps, or promql with perReplica) to floor`; err == nil || err.Error() != want {
+				t.Errorf("%s: Parse = %v; want %s", args, err, want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, cur, seen := History{}, int32(4), []int32{}
+		for at := time.Duration(0); at <= time.Hour; at += 5 * time.Minute {
+			d, nh := p.Evaluate(Input{Now: t0.Add(at), Current: cur, Ready: cur, Metrics: obs([]float64{800 / float64(cur)})}, h)
+			if d.Scale() {
+				nh = nh.Scaled(t0.Add(at), cur, d.Desired)
+			}
+			h, cur = nh, d.Desired
+			seen = append(seen, cur)
+		}
+		for i, n := range seen {
+			if n != 9 {
+				t.Fatalf("%s: replicas %v (step %d: %d); want 9 throughout (800/100, and half a spare replica)", args, seen, i, n)
+			}
+		}
+	}
+}
+
 // A noisy load gets a margin in proportion to its noise; a steady one of the same mean gets none. The readings
 // alternate between 80 and 120: the level follows rises within a minute and falls over five, so it settles between
 // 112.5 and 114, and the readings stray +7.6 and -34 from it, a standard deviation of about 25 once the spread has
@@ -411,6 +450,7 @@ func TestTrackingFloorValidation(t *testing.T) {
 		{"{floorQuantile: 0.9, floorWindow: 30s}", `test.yaml:6:63: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 30s`},
 		{"{floorQuantile: 0.9, floorWindow: 90s}", `test.yaml:6:63: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 1m30s`},
 		{"{floorWindow: 5h}", `test.yaml:6:43: algorithm.args.floorWindow: must be whole minutes from 1m to 4h, got 5h`},
+		{"{floorQuantile: 0.9, estimate: false}", `test.yaml:6:43: algorithm.args.floorQuantile: needs estimate: true (the floor is on the demand estimate)`},
 	} {
 		_, err := Parse("test.yaml", []byte(tracking+"algorithm: {name: target-tracking, args: "+tc.args+"}\n"), Builtin())
 		if diff := cmp.Diff([]string{tc.want}, errorLines(t, err)); diff != "" {
