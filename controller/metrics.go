@@ -135,10 +135,12 @@ func (m *Metrics) forget(key string, gone bool) {
 }
 
 // undecided drops the decision gauges of a target that was skipped (paused, not found, owned by an HPA): the
-// last decision's count is no longer what podpilot wants. A paused target's current count is still known.
+// last decision's count is no longer what podpilot wants, nor its forecast error how well it forecasts now. A
+// paused target's current count is still known.
 func (m *Metrics) undecided(key string, current int32) {
 	ns, n := split(key)
 	m.desired.DeleteLabelValues(ns, n)
+	m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
 	if current < 0 {
 		m.current.DeleteLabelValues(ns, n)
 		return

@@ -12,7 +12,7 @@ import (
 )
 
 // The predictive algorithm's forecast error is exported per metric from the decisions report sees; metrics it
-// does not forecast (cpu) get no series, and a target whose policy is gone loses its series.
+// does not forecast (cpu) get no series, and a target that was skipped or whose policy is gone loses its series.
 func TestForecastErrorGauge(t *testing.T) {
 	p, err := policy.Parse("web.yaml", []byte(`
 target: {namespace: shop, name: web}
@@ -50,6 +50,11 @@ metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 60}]
 	if n := testutil.CollectAndCount(c.m.forecastError); n != 1 {
 		t.Errorf("%d series; want 1 (qps only)", n)
 	}
+	c.m.undecided("shop/web", 10) // paused: it forecasts nothing now
+	if n := testutil.CollectAndCount(c.m.forecastError); n != 0 {
+		t.Errorf("after a skip: %d series; want 0", n)
+	}
+	c.m.forecast("shop/web", last) // evaluated again
 	c.m.forget("shop/web", true)
 	if n := testutil.CollectAndCount(c.m.forecastError); n != 0 {
 		t.Errorf("after forget: %d series; want 0", n)
