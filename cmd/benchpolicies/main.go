@@ -61,7 +61,7 @@ var (
 	values   = grid(40, 150, 5)
 	maxGoal  = 100.0 // hpa targets above a replica's capacity overload by design: goal 1 is read at hpa's targets up to this
 	headline = "70"  // the hpa target the summary quotes (a common choice)
-	policies = []string{"hpa", "target-tracking", "testdata/bench/burst.yaml", "testdata/bench/predictive.yaml"}
+	policies = []string{"hpa", "target-tracking", "testdata/bench/burst.yaml", "testdata/bench/predictive.yaml", "testdata/bench/floor.yaml"}
 )
 
 func grid(from, to, step int) []string {
@@ -286,7 +286,9 @@ Policies (`+"`testdata/bench/`"+`):
   scale-down window, 10 %% tolerance, scale-up at most `+"`max(2 × current, 4)`"+` per sync);
 - `+"`target-tracking`"+`: podpilot's default algorithm with its defaults, the recommended policy;
 - `+"`burst`"+` and `+"`predictive`"+`: podpilot's other algorithms with their defaults (`+"`predictive`"+` with `+"`startup: 45s`"+`, the
-  simulated pods' start-up).
+  simulated pods' start-up);
+- `+"`floor`"+`: target-tracking with its opt-in floor on recent peaks (`+"`floorQuantile: 0.75, floorWindow: 4h`"+`), for
+  services run with a lot of headroom; not the recommended policy, and not in the goal tables.
 
 Scores (README, "Simulate"): **cost** is replica-seconds, also as a ratio to the clairvoyant lower bound
 (`+"`ceil(demand / capacity)`"+` at every step); **overload** is time with demand above ready capacity; **reversals**

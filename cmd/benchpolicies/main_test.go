@@ -25,9 +25,9 @@ func TestBenchmark(t *testing.T) {
 	for _, want := range []string{
 		"# Benchmarks: podpilot against HPA on real traces",
 		"| azure_functions_slopower_60s | ",
-		"$ podpilot simulate --recording testdata/traces/azure_functions_slopower_60s.csv --scale 0.5087116877 --capacity 100 --startup 45s --scrape 15s --interval 15s --policy hpa --policy target-tracking --policy testdata/bench/burst.yaml --policy testdata/bench/predictive.yaml\n",
+		"$ podpilot simulate --recording testdata/traces/azure_functions_slopower_60s.csv --scale 0.5087116877 --capacity 100 --startup 45s --scrape 15s --interval 15s --policy hpa --policy target-tracking --policy testdata/bench/burst.yaml --policy testdata/bench/predictive.yaml --policy testdata/bench/floor.yaml\n",
 		"podpilot simulate: closed-loop on testdata/traces/azure_functions_slopower_60s.csv",
-		"                            hpa  target-tracking    burst  predictive  lower bound",
+		"                            hpa  target-tracking    burst  predictive   floor  lower bound",
 		"--sweep 'metrics[0].perReplica=70,125'",
 		"at equal or lower cost than hpa's frontier points",
 		"Goal 1 at each of hpa's frontier points",
