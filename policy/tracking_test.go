@@ -239,7 +239,7 @@ metrics: [{kind: promql, name: inflight, query: 'sum(x)', total: 100}]
 // A promql value compared with a total target is read in proportion to the replicas (a per-pod average, a
 // latency): it is sized as read, with its spare replicas, not on an estimate whose level and floor would keep
 // readings taken at another count. Here 800 units of work spread over the replicas, 100 per replica wanted: 8
-// replicas, and half a spare replica, at every step from 4 on, with a floor of the highest reading or without.
+// replicas, and half a spare replica, at every step from 4 on; a floor, which needs a demand metric, is refused.
 func TestTrackingValueSizedAsRead(t *testing.T) {
 	for _, args := range []string{"{}", "{floorQuantile: 1, floorWindow: 30m}"} {
 		p, err := Parse("test.yaml", []byte(`
@@ -495,8 +495,8 @@ func TestTrackingFloorQuantile(t *testing.T) {
 	}
 }
 
-// ANCHORS-style burst on a regular peak: after the load drops, a floor on the highest demand of the last 30
-// minutes keeps the replicas the peak needed for those 30 minutes, where the defaults follow the load down; after
+// After a peak, a floor on the highest reading of the last 30 minutes keeps the replicas the peak needed for
+// those 30 minutes (capacity for the next one, already running), where the defaults follow the load down; after
 // that, the floor lets go too. A broken reading during the hold changes nothing.
 func TestTrackingFloorHoldsAfterPeak(t *testing.T) {
 	demand := func(at time.Duration) float64 {
