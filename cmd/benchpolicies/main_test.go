@@ -31,6 +31,7 @@ func TestBenchmark(t *testing.T) {
 		"--sweep 'metrics[0].perReplica=70,125'",
 		"at equal or lower cost than hpa's frontier points",
 		"Goal 1 at each of hpa's frontier points",
+		"The same for `floor` (target-tracking with its opt-in floor",
 		"n/a (no daily pattern)",
 		// hpa at 70 % against target-tracking at 125 %, the cheaper of the two: each one's overload split.
 		"| azure_functions_slopower_60s | 70 %, 2.59, 4470 | 4380 (98 %) | 90 (2 %) | 125 %, 2.54, 3150 | 2880 (91 %) | 270 (9 %) |",
