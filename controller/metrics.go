@@ -134,7 +134,7 @@ func (m *Metrics) forget(key string, gone bool) {
 	}
 }
 
-// undecided drops the decision gauges of a target that was skipped (paused, not found, owned by an HPA): the
+// undecided drops the decision gauges of a target that was skipped (paused, not found, unreadable, owned by an HPA): the
 // last decision's count is no longer what podpilot wants, nor its forecast error how well it forecasts now. A
 // paused target's current count is still known.
 func (m *Metrics) undecided(key string, current int32) {

@@ -110,7 +110,8 @@ type Proposal struct {
 	Valid     bool
 	Note      string // why the proposal is invalid, or "within tolerance"
 	// Estimate is the demand the proposal was sized for when it is not the reading (target-tracking's demand
-	// estimate: the reading with a rise read through its window and a margin for its noise; 0 when none).
+	// estimate: the reading with a rise read through its window, a margin for its noise, its floor and its spare
+	// replicas; for a promql total, the reading and its spare replicas; 0 when none).
 	Estimate float64
 	// Forecast is the metric's value forecast for when pods started now are ready (predictive; 0 when none).
 	Forecast float64

@@ -28,9 +28,10 @@ const week = 7 * 24 * time.Hour
 // forecast. The forecast is seasonal-naive with a level correction, or a linear trend while there is no season
 // of history; it watches its own error and stands aside while it is high.
 //
-// Only metrics that measure demand are forecast (qps and promql). The history of cpu utilization and of a queue's
-// backlog reflects the replica counts podpilot itself chose, so it does not say what the demand will be; those
-// metrics are tracked reactively.
+// Only metrics that measure demand are forecast (qps, and promql with perReplica). The history of cpu
+// utilization, of a queue's backlog and of a promql value compared with a total (HPA's External Value, read in
+// proportion to the replicas) reflects the replica counts podpilot itself chose, so it does not say what the
+// demand will be; those metrics are tracked reactively.
 func predictiveRegistration() Registration {
 	return Define("predictive", "forecasts demand from its daily (and weekly) pattern and scales out ahead of it; scales in reactively",
 		func() *predictiveArgs {

@@ -12,8 +12,9 @@ type trackingArgs struct {
 	// Headroom is spare capacity asked for on top of each metric's target, as a fraction: 0.1 sizes for 10 % more
 	// load than the metrics show, so that growth during pod start-up does not overload the service.
 	Headroom float64 `yaml:"headroom"`
-	// Estimate sizes demand metrics (qps, promql) on an estimate of the demand (the fields below); false sizes
-	// every metric on its bare reading, with HPA's arithmetic.
+	// Estimate sizes demand metrics (qps, promql with perReplica) on an estimate of the demand (the fields
+	// below), and a promql total on its reading with spare replicas; false sizes every metric on its bare
+	// reading, with HPA's arithmetic.
 	Estimate bool `yaml:"estimate"`
 	// Spread is the margin kept above the level of a demand metric, in standard deviations of how far its
 	// readings recently strayed from that level: noisy load gets more spare capacity than steady load.
@@ -32,8 +33,8 @@ type trackingArgs struct {
 	// began within that minute.
 	Trend bool `yaml:"trend"`
 	// Spare is how many replicas, at the metric's target, a demand metric is sized for above its estimate and
-	// margin: spare capacity that a small Deployment, whose proportional margin rounds away, keeps too. A demand
-	// of zero gets none, so that a target can still go to zero.
+	// margin (a promql total, above its reading): spare capacity that a small Deployment, whose proportional
+	// margin rounds away, keeps too. A reading of zero gets none, so that a target can still go to zero.
 	Spare float64 `yaml:"spare"`
 	// FloorQuantile keeps capacity for the load's recent peaks: each demand metric is sized for at least this
 	// quantile of its readings over the last floorWindow (0: no floor), kept per minute at that minute's highest.
@@ -58,9 +59,11 @@ func trackingDefaults() *trackingArgs {
 //   - a metric over a total (promql total) with no ready pods is sized from the spec replicas, not from zero;
 //   - like every podpilot algorithm, it holds on broken metrics and starts without scale-downs until it has
 //     seen a full window;
-//   - a metric that measures demand (qps, promql) is sized on an estimate of demand rather than on the bare
-//     reading: a rise read through the rate window, a level that follows the readings and a margin in
-//     proportion to their recent variation (see demandEstimate), and spare replicas on top (args.Spare).
+//   - a metric that measures demand (qps, promql with perReplica) is sized on an estimate of demand rather than
+//     on the bare reading: a rise read through the rate window, a level that follows the readings and a margin
+//     in proportion to their recent variation (see demandEstimate), and spare replicas on top (args.Spare); a
+//     promql total, which is read in proportion to the replicas (HPA's External Value), gets the spare replicas
+//     on its reading.
 func trackingRegistration() Registration {
 	return Define("target-tracking", "podpilot's default: sizes each metric to its target with a margin for its noise, reacts at once, scales down after the load has settled",
 		trackingDefaults,
@@ -147,7 +150,7 @@ type trackingAlgo struct {
 	args     trackingArgs
 	interval time.Duration
 	estimate []bool    // per metric: sized on the demand estimate (qps and promql perReplica: forecastable)
-	spared   []bool    // per metric: sized with spare replicas (the above, and promql total)
+	spared   []bool    // per metric: promql (either target), which gets spare replicas even when not estimated
 	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
 	window   []float64 // per metric: the rate window in seconds, when the query has one (0: a gauge)
 	any      bool
@@ -285,10 +288,10 @@ func (a trackingAlgo) spare(m *Metric, cur, ready int32) float64 {
 }
 
 // valueBase is what a reading of metric m is sized in proportion to: for a value compared with a total target,
-// the replicas its ratio multiplies (ratioRules.replicas: the ready pods, else the spec replicas, else one), and
-// 1 for every other metric.
+// the replicas its ratio multiplies (ratioRules.replicas: one at zero spec replicas, else the ready pods, else
+// the spec replicas), and 1 for every other metric.
 func valueBase(m *Metric, cur, ready int32) float64 {
-	if _, mode := m.Target(); mode != Value {
+	if _, mode := m.Target(); mode != Value || cur <= 0 {
 		return 1
 	}
 	base := ready
