@@ -206,6 +206,9 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			s := next[a.stride*i : a.stride*(i+1)]
 			q, qd, fall = a.demandEstimate(s[:stLen], in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
 			if a.buckets > 0 {
+				if i < len(in.Past) && !slices.ContainsFunc(s[stLen:], func(x float64) bool { return x != 0 }) {
+					a.seed(s[stLen:], in.Now, in.Past[i]) // a fresh start: empty buckets
+				}
 				f := a.floor(s[stLen:], in.Now, in.Metrics[i], in.Ready)
 				q, qd = math.Max(q, f), math.Max(qd, f)
 			}
@@ -254,15 +257,9 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 // A reading that may be low (partial, or warned about) is not recorded: it would lower the floor, which is for
 // the peaks.
 func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int32) float64 {
-	// Minutes are stored from far before year 1, so that every stored one is positive and zero is an empty bucket.
-	const since = 1 << 40
-	minute := since + math.Floor(float64(now.Unix())/floorBucket.Seconds())
+	minute := floorMinute(now)
 	if !o.Doubtful(ready) {
-		i := 2 * int(math.Mod(minute, float64(a.buckets)))
-		if b[i] != minute {
-			b[i], b[i+1] = minute, 0
-		}
-		b[i+1] = math.Max(b[i+1], finite(o.Value))
+		a.record(b, minute, o.Value)
 	}
 	vals := make([]float64, 0, a.buckets)
 	for i := 0; i < len(b); i += 2 {
@@ -278,6 +275,44 @@ func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int
 	// 7.000000000000001).
 	k := int(math.Ceil(a.args.FloorQuantile*float64(len(vals))-1e-9)) - 1
 	return vals[max(k, 0)]
+}
+
+// seed fills a fresh floor's buckets b from past, the metric's earlier readings (Input.Past: the daemon backfills
+// them from Prometheus), so that a restart, a new leader, a reload or a pause does not leave the target without
+// its floor for a whole window. Readings marked low, and any that are no value, are left out.
+func (a trackingAlgo) seed(b []float64, now time.Time, past []Sample) {
+	for _, x := range past {
+		if ok, _ := (Observation{Value: x.Value, Valid: true}).usable(); ok && !x.Low && x.Time.Before(now) {
+			a.record(b, floorMinute(x.Time), x.Value)
+		}
+	}
+}
+
+// record keeps v as minute's highest reading so far in buckets b (minute from floorMinute).
+func (a trackingAlgo) record(b []float64, minute, v float64) {
+	i := 2 * int(math.Mod(minute, float64(a.buckets)))
+	if b[i] != minute {
+		if b[i] > minute {
+			return // the bucket holds a later minute
+		}
+		b[i], b[i+1] = minute, 0
+	}
+	b[i+1] = math.Max(b[i+1], finite(v))
+}
+
+// floorMinute is t's minute, counted from far before year 1 so that every one is positive and a zero bucket is
+// empty.
+func floorMinute(t time.Time) float64 {
+	const since = 1 << 40
+	return since + math.Floor(float64(t.Unix())/floorBucket.Seconds())
+}
+
+// Lookback is the floor's window: a fresh start fills the floor from the readings of that window (seed).
+func (a trackingAlgo) Lookback() time.Duration {
+	if a.buckets == 0 {
+		return 0
+	}
+	return a.args.FloorWindow
 }
 
 // spare is args.Spare replicas' worth of demand metric m's reading: that many times its target per replica (with

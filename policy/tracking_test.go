@@ -495,6 +495,42 @@ func TestTrackingFloorQuantile(t *testing.T) {
 	}
 }
 
+// A fresh start (a restart, a new leader, a reload, a pause) fills the floor from Input.Past, which the daemon
+// backfills from Prometheus over the floor's window (Lookback): the peak of 20 minutes ago still counts, a
+// reading marked low does not, nor one older than the window.
+func TestTrackingFloorSeeded(t *testing.T) {
+	p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: {floorQuantile: 1, floorWindow: 30m}}\n")
+	if got := p.Lookback(); got != 30*time.Minute {
+		t.Errorf("Lookback = %s; want the floor's window, 30m", got)
+	}
+	now := t0.Add(time.Hour)
+	var past []Sample
+	for at := now.Add(-45 * time.Minute); at.Before(now); at = at.Add(15 * time.Second) {
+		v := 50.0
+		switch {
+		case at.Before(now.Add(-40 * time.Minute)):
+			v = 900 // older than the window
+		case at.Before(now.Add(-15 * time.Minute)):
+			v = 200 // the peak
+		}
+		past = append(past, Sample{Time: at, Value: v})
+	}
+	past = append(past, Sample{Time: now.Add(-5 * time.Second), Value: 700, Low: true})
+	for _, tc := range []struct {
+		name string
+		past [][]Sample
+		want int32
+	}{
+		{"with the window's readings", [][]Sample{past}, 21}, // 200/10, and half a spare replica
+		{"without", nil, 6},
+	} {
+		d, _ := p.Evaluate(Input{Now: now, Current: 6, Ready: 6, Metrics: obs([]float64{50}), Past: tc.past}, History{})
+		if d.Desired != tc.want {
+			t.Errorf("%s: Evaluate = %d (%s, %+v); want %d", tc.name, d.Desired, d.Reason, d.Proposals, tc.want)
+		}
+	}
+}
+
 // After a peak, a floor on the highest reading of the last 30 minutes keeps the replicas the peak needed for
 // those 30 minutes (capacity for the next one, already running), where the defaults follow the load down; after
 // that, the floor lets go too. A broken reading during the hold changes nothing.
