@@ -343,11 +343,14 @@ func BenchmarkEvaluate(b *testing.B) {
 			p := mustParse(b, dedupe(hpaThree+"algorithm: {name: "+tc.algo+"}\n"))
 			h := warm
 			now := t0
+			var past [][]Sample // as the controller keeps it: the floor reads it
 			for i := range tc.warmup {
 				now = now.Add(15 * time.Second)
-				_, h = p.Evaluate(Input{Now: now, Current: 10, Ready: 10, Metrics: obs([]float64{float64(40 + i), 90, 700})}, h)
+				in := Input{Now: now, Current: 10, Ready: 10, Metrics: obs([]float64{float64(40 + i), 90, 700}), Past: past}
+				_, h = p.Evaluate(in, h)
+				past = AppendPast(past, in, p.Lookback())
 			}
-			in := Input{Now: now.Add(15 * time.Second), Current: 10, Ready: 10, Metrics: obs([]float64{55, 95, 900})}
+			in := Input{Now: now.Add(15 * time.Second), Current: 10, Ready: 10, Metrics: obs([]float64{55, 95, 900}), Past: past}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

@@ -110,10 +110,9 @@ func trackingRegistration() Registration {
 			rules := newRatioRules(p)
 			rules.headroom, rules.sizeFromSpec = a.Headroom, true
 			g := trackingAlgo{rules: rules, args: *a, interval: p.Interval, estimate: make([]bool, len(p.Metrics)), spared: make([]bool, len(p.Metrics)),
-				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics)), stride: stLen}
+				through: make([]float64, len(p.Metrics)), window: make([]float64, len(p.Metrics))}
 			if a.FloorQuantile > 0 {
 				g.buckets = int(a.FloorWindow / floorBucket)
-				g.stride += 2 * g.buckets
 			}
 			for i := range p.Metrics {
 				m := &p.Metrics[i]
@@ -154,11 +153,10 @@ type trackingAlgo struct {
 	through  []float64 // per metric: the rate window in intervals, when a rise is read through it (0: not)
 	window   []float64 // per metric: the rate window in seconds, when the query has one (0: a gauge)
 	any      bool
-	buckets  int // minutes of readings the floor keeps per metric (0: no floor)
-	stride   int // state per metric: stLen, then the floor's buckets as (minute, highest reading) pairs
+	buckets  int // minutes of readings the floor reads per metric (0: no floor)
 }
 
-// The floor keeps the readings per minute, for at most four hours: the state is copied at every evaluation.
+// The floor reads Input.Past per minute, for at most four hours.
 const (
 	floorBucket    = time.Minute
 	maxFloorWindow = 4 * time.Hour
@@ -185,10 +183,10 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	}
 	p, in := c.Policy, c.Input
 	state := c.State
-	if len(state) != a.stride*len(p.Metrics) {
+	if len(state) != stLen*len(p.Metrics) {
 		state = nil // fresh, or kept by another version: start again
 	}
-	next := make([]float64, a.stride*len(p.Metrics))
+	next := make([]float64, stLen*len(p.Metrics))
 	copy(next, state)
 	up, down := *in, *in
 	up.Metrics = append([]Observation(nil), in.Metrics...)
@@ -203,13 +201,14 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 		}
 		q, qd, fall := in.Metrics[i].Value, in.Metrics[i].Value, false
 		if a.estimate[i] {
-			s := next[a.stride*i : a.stride*(i+1)]
-			q, qd, fall = a.demandEstimate(s[:stLen], in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
+			s := next[stLen*i : stLen*(i+1)]
+			q, qd, fall = a.demandEstimate(s, in.Now, in.Metrics[i], in.Ready, a.through[i], a.window[i])
 			if a.buckets > 0 {
-				if i < len(in.Past) && !slices.ContainsFunc(s[stLen:], func(x float64) bool { return x != 0 }) {
-					a.seed(s[stLen:], in.Now, in.Past[i]) // a fresh start: empty buckets
+				var past []Sample
+				if i < len(in.Past) {
+					past = in.Past[i]
 				}
-				f := a.floor(s[stLen:], in.Now, in.Metrics[i], in.Ready)
+				f := a.floor(past, in.Now, in.Metrics[i], in.Ready)
 				q, qd = math.Max(q, f), math.Max(qd, f)
 			}
 		}
@@ -252,21 +251,39 @@ func (a trackingAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 	return dst
 }
 
-// floor records reading o in the floor's buckets b and returns args.FloorQuantile of the readings they hold.
-// Only demand metrics have a floor (forecastable): totals, whose readings at different replica counts compare.
-// A reading that may be low (partial, or warned about) is not recorded: it would lower the floor, which is for
-// the peaks.
-func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int32) float64 {
-	minute := floorMinute(now)
-	if !o.Doubtful(ready) {
-		a.record(b, minute, o.Value)
+// floor returns args.FloorQuantile of the metric's highest readings per minute over the floor's window: those of
+// past (Input.Past, which the daemon backfills from Prometheus on a fresh start and both it and the simulator
+// keep for Lookback) and reading o. Only demand metrics have a floor (forecastable): totals, whose readings at
+// different replica counts compare. A reading that may be low (partial, or warned about: Sample.Low) is left
+// out: it would lower the floor, which is for the peaks.
+func (a trackingAlgo) floor(past []Sample, now time.Time, o Observation, ready int32) float64 {
+	const per = int64(floorBucket / time.Second)
+	minute := func(t time.Time) int64 { // rounded down, before 1970 too
+		u := t.Unix()
+		if u < 0 && u%per != 0 {
+			return u/per - 1
+		}
+		return u / per
 	}
-	vals := make([]float64, 0, a.buckets)
-	for i := 0; i < len(b); i += 2 {
-		if age := minute - b[i]; b[i] > 0 && age >= 0 && age < float64(a.buckets) {
-			vals = append(vals, b[i+1])
+	cur := minute(now)
+	highest := make([]float64, a.buckets) // by age in minutes; -1: no reading that minute
+	for i := range highest {
+		highest[i] = -1
+	}
+	add := func(t time.Time, v float64) {
+		if age := cur - minute(t); age >= 0 && age < int64(a.buckets) {
+			highest[age] = math.Max(highest[age], finite(v))
 		}
 	}
+	for _, x := range past {
+		if ok, _ := (Observation{Value: x.Value, Valid: true}).usable(); ok && !x.Low && !x.Time.After(now) {
+			add(x.Time, x.Value)
+		}
+	}
+	if !o.Doubtful(ready) {
+		add(now, o.Value)
+	}
+	vals := slices.DeleteFunc(highest, func(v float64) bool { return v < 0 })
 	if len(vals) == 0 {
 		return 0
 	}
@@ -277,37 +294,7 @@ func (a trackingAlgo) floor(b []float64, now time.Time, o Observation, ready int
 	return vals[max(k, 0)]
 }
 
-// seed fills a fresh floor's buckets b from past, the metric's earlier readings (Input.Past: the daemon backfills
-// them from Prometheus), so that a restart, a new leader, a reload or a pause does not leave the target without
-// its floor for a whole window. Readings marked low, and any that are no value, are left out.
-func (a trackingAlgo) seed(b []float64, now time.Time, past []Sample) {
-	for _, x := range past {
-		if ok, _ := (Observation{Value: x.Value, Valid: true}).usable(); ok && !x.Low && x.Time.Before(now) {
-			a.record(b, floorMinute(x.Time), x.Value)
-		}
-	}
-}
-
-// record keeps v as minute's highest reading so far in buckets b (minute from floorMinute).
-func (a trackingAlgo) record(b []float64, minute, v float64) {
-	i := 2 * int(math.Mod(minute, float64(a.buckets)))
-	if b[i] != minute {
-		if b[i] > minute {
-			return // the bucket holds a later minute
-		}
-		b[i], b[i+1] = minute, 0
-	}
-	b[i+1] = math.Max(b[i+1], finite(v))
-}
-
-// floorMinute is t's minute, counted from far before year 1 so that every one is positive and a zero bucket is
-// empty.
-func floorMinute(t time.Time) float64 {
-	const since = 1 << 40
-	return since + math.Floor(float64(t.Unix())/floorBucket.Seconds())
-}
-
-// Lookback is the floor's window: a fresh start fills the floor from the readings of that window (seed).
+// Lookback is the floor's window, whose readings it reads from Input.Past.
 func (a trackingAlgo) Lookback() time.Duration {
 	if a.buckets == 0 {
 		return 0

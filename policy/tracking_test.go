@@ -479,15 +479,14 @@ func TestTrackingFloorQuantile(t *testing.T) {
 		for _, tt := range tests {
 			p := mustParse(t, tracking+fmt.Sprintf("algorithm: {name: target-tracking, args: {floorQuantile: %g, floorWindow: %s}}\n", tt.q, FormatDuration(tt.window)))
 			a := p.Algorithms[0].Impl.(trackingAlgo)
-			b := make([]float64, 2*a.buckets)
+			var past []Sample
 			for i, v := range perMinute {
 				at := start.Add(time.Duration(i) * time.Minute)
-				// Two readings a minute: the minute keeps its highest.
-				a.floor(b, at, Observation{Value: v, Valid: true}, 2)
-				a.floor(b, at.Add(30*time.Second), Observation{Value: v / 2, Valid: true}, 2)
+				// Two readings a minute: the minute counts at its highest.
+				past = append(past, Sample{Time: at, Value: v}, Sample{Time: at.Add(30 * time.Second), Value: v / 2})
 			}
 			// A minute with only a partial reading (1 of 2 pods), which may read low: it is left out.
-			got := a.floor(b, start.Add(4*time.Minute), Observation{Value: 1, Valid: true, Pods: 1, PodsKnown: true}, 2)
+			got := a.floor(past, start.Add(4*time.Minute), Observation{Value: 1, Valid: true, Pods: 1, PodsKnown: true}, 2)
 			if got != tt.want {
 				t.Errorf("%s from %s: floor = %g; want %g", tt.name, start.Format(time.DateOnly), got, tt.want)
 			}
@@ -544,12 +543,15 @@ func TestTrackingFloorHoldsAfterPeak(t *testing.T) {
 	run := func(args string) map[time.Duration]int32 {
 		p := mustParse(t, tracking+"algorithm: {name: target-tracking, args: "+args+"}\n")
 		h, cur, out := History{}, int32(20), map[time.Duration]int32{}
+		var past [][]Sample // as the controller and the simulator keep it
 		for at := time.Duration(0); at <= 70*time.Minute; at += 15 * time.Second {
 			o := []Observation{{Value: demand(at), Valid: true}}
 			if at == 25*time.Minute {
 				o = []Observation{{Reason: "empty result"}}
 			}
-			d, nh := p.Evaluate(Input{Now: t0.Add(at), Current: cur, Ready: cur, Metrics: o}, h)
+			in := Input{Now: t0.Add(at), Current: cur, Ready: cur, Metrics: o, Past: past}
+			d, nh := p.Evaluate(in, h)
+			past = AppendPast(past, in, p.Lookback())
 			if d.Scale() {
 				nh = nh.Scaled(t0.Add(at), cur, d.Desired)
 			}
