@@ -485,7 +485,7 @@ func glance(w io.Writer, rs []*result) {
 	fmt.Fprintf(w, "cheap, \"-\" where that target is not on hpa's frontier.\n\n")
 	goalRows(w, rs, recommended, cols)
 	fmt.Fprintf(w, "\nThe same for `%s` (target-tracking with its opt-in floor on recent peaks, for services run with a lot of\n", floorPolicy)
-	fmt.Fprintf(w, "headroom: not the recommended policy; the counts include hpa's 5 %% points, read from the sweeps in each trace's section):\n\n")
+	fmt.Fprintf(w, "headroom: not the recommended policy; every 5 %% and the best swept target within the cost in each trace's section):\n\n")
 	goalRows(w, rs, floorPolicy, cols)
 	fmt.Fprintf(w, "\nWhere the overload comes from, at hpa's %s %% point (or its lowest target above that overloaded at least\n", headline)
 	fmt.Fprintf(w, "%g %% of the time): hpa there and %s at its best swept target within hpa's cost, with each one's\n", 100*minOverloaded, recommended)
@@ -555,10 +555,18 @@ func section(w io.Writer, r *result, vals []string) {
 	simulate.WriteSweep(w, r.sweep)
 	fmt.Fprintf(w, "```\n\nGoal 1 at each of hpa's frontier points: %s's best swept target within hpa's cost (what the read-off\n", recommended)
 	fmt.Fprintf(w, "above prints), and its frontier at hpa's cost (read linearly between the two swept targets around it).\n\n")
+	goalTable(w, r.readoffs())
+	fmt.Fprintf(w, "\nThe same for `%s`, the opt-in floor on recent peaks (not the recommended policy):\n\n", floorPolicy)
+	goalTable(w, r.readoffsFor(floorPolicy))
+	fmt.Fprintln(w)
+}
+
+// goalTable prints goal 1 at each of hpa's frontier points, read off as ros gives them.
+func goalTable(w io.Writer, ros []readoff) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "| hpa target\t| hpa cost / overload (s) / reversals\t| best swept within the cost: target, cost / overload (s) / reversals\t| ratio\t| on the frontier at hpa's cost: targets, overload (s) / reversals\t| ratio\t| goal 1\t|\n")
 	fmt.Fprintf(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|\n")
-	for _, ro := range r.readoffs() {
+	for _, ro := range ros {
 		h := ro.hpa.Summary
 		swept, ratio := "none this cheap", ""
 		if ro.found {
@@ -584,7 +592,6 @@ func section(w io.Writer, r *result, vals []string) {
 			swept, ratio, front, fratio, goal)
 	}
 	tw.Flush()
-	fmt.Fprintln(w)
 }
 
 // dailyPattern is the autocorrelation of the demand's hourly means at a lag of 24 hours (NaN for less than

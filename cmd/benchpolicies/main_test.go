@@ -32,6 +32,7 @@ func TestBenchmark(t *testing.T) {
 		"at equal or lower cost than hpa's frontier points",
 		"Goal 1 at each of hpa's frontier points",
 		"The same for `floor` (target-tracking with its opt-in floor",
+		"The same for `floor`, the opt-in floor on recent peaks (not the recommended policy):\n\n| hpa target ",
 		"n/a (no daily pattern)",
 		// hpa at 70 % against target-tracking at 125 %, the cheaper of the two: each one's overload split.
 		"| azure_functions_slopower_60s | 70 %, 2.59, 4470 | 4380 (98 %) | 90 (2 %) | 125 %, 2.54, 3150 | 2880 (91 %) | 270 (9 %) |",
@@ -39,6 +40,9 @@ func TestBenchmark(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if n := strings.Count(out, "| hpa target "); n != 2 {
+		t.Errorf("%d goal-1 tables in the trace's section, want 2 (target-tracking's and the floor's)", n)
 	}
 	if strings.Contains(out, "warm-up: the first") {
 		t.Errorf("the one-day trace got a warm-up")
