@@ -202,6 +202,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			// apply to them) but not what its algorithms kept, which a changed list could misread, nor the past
 			// readings of metrics that may have changed.
 			tg.hist.State, tg.past, tg.filled = nil, nil, false
+			c.m.dropForecast(key) // a metric the edit took out would keep its last forecast error
 		}
 		if tg.policy != p && p.Interval%c.opts.Interval != 0 {
 			c.log.Warn("policy interval is not a multiple of the pass interval: the policy runs on the passes at which it is due",
@@ -344,7 +345,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.warn(tg, p.Target, now, "HPAConflict", w.HPA, msg)
 		c.m.targetError(key, "HPAConflict")
 		c.m.undecided(key, w.Spec)
-		tg.hist = policy.History{} // see below
+		tg.restart() // see below
 		return out
 	}
 	if w.Paused {
@@ -352,9 +353,14 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.m.undecided(key, w.Spec)
 		// Someone else sets the count while the target is paused (or an HPA owns it): when podpilot takes it back,
 		// it starts a fresh history, as a new leader does, so that no scale-down comes before a whole down-window
-		// and the cooldowns count from then. The windows it had seen before are about another count.
-		tg.hist = policy.History{}
-		// A pin is applied once per value: after that, the target is held wherever it is.
+		// and the cooldowns count from then. The windows it had seen before are about another count, and the
+		// readings of the stretch it was left alone go unread: they are backfilled from Prometheus then.
+		tg.restart()
+		// A pin is applied once per value: after that (or when the target is already at it), the target is
+		// held wherever it is, and a manual scale lasts.
+		if w.Pin != nil && *w.Pin == w.Spec {
+			tg.pinned = *w.Pin
+		}
 		if w.Pin != nil && *w.Pin != w.Spec && *w.Pin != tg.pinned {
 			if err := c.write(ctx, p, w, *w.Pin, lead); errors.Is(err, errDryRun) {
 				tg.pinned = *w.Pin
@@ -428,7 +434,14 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	}
 }
 
-// backfill gives a target whose algorithms look back its past readings from Prometheus, once.
+// restart starts the target's memory afresh, as for a new leader, when podpilot takes it back from whoever set
+// its count meanwhile (a pause, an HPA): a fresh history, and past readings backfilled again.
+func (tg *target) restart() {
+	tg.hist, tg.past, tg.filled = policy.History{}, nil, false
+}
+
+// backfill gives a target whose algorithms look back its past readings from Prometheus, once. Readings of a
+// range Prometheus warned about (a partial response may have left out series) are marked as possibly low.
 func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
 	lookback := p.Lookback()
 	bf, ok := c.source.(Backfiller)
@@ -442,10 +455,11 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 		return
 	}
 	past := make([][]policy.Sample, len(p.Metrics))
+	low := len(rec.Warnings) > 0
 	for j, m := range p.Metrics {
 		k := rec.Lookup(m.Name)
 		for i, t := range rec.Times {
-			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i]})
+			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i], Low: low})
 		}
 	}
 	tg.past = past

@@ -46,13 +46,15 @@ type prom struct {
 	mu      sync.Mutex
 	rules   []rule
 	queries []string
+	ranges  int // range queries asked
 	delay   time.Duration
 }
 
 type rule struct {
-	contains string
-	status   int
-	body     string
+	contains  string
+	status    int
+	body      string
+	rangeBody string // the answer to a range query, when set (else body)
 }
 
 func (p *prom) set(rules ...rule) {
@@ -64,8 +66,12 @@ func (p *prom) set(rules ...rule) {
 func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	q := r.Form.Get("query")
+	ranged := strings.HasSuffix(r.URL.Path, "/query_range")
 	p.mu.Lock()
 	p.queries = append(p.queries, q)
+	if ranged {
+		p.ranges++
+	}
 	rules, delay := p.rules, p.delay
 	p.mu.Unlock()
 	if delay > 0 {
@@ -76,6 +82,10 @@ func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			if ru.status != 0 {
 				w.WriteHeader(ru.status)
+			}
+			if ranged && ru.rangeBody != "" {
+				fmt.Fprint(w, ru.rangeBody)
+				return
 			}
 			fmt.Fprint(w, ru.body)
 			return
@@ -1044,4 +1054,73 @@ func TestDecisionsDuringPass(t *testing.T) {
 		t.Errorf("Decisions during the pass = %+v; want the last pass's decision", seen)
 	}
 	<-done
+}
+
+// A paused target already at its pin is pinned: a manual scale after that lasts, as after a pin podpilot wrote.
+func TestPassPinAlreadyThere(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 5, 5, map[string]string{AnnotationPausedReplicas: "5"}))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	f.ctl.Pass(context.Background(), always)
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	eight := int32(8)
+	d.Spec.Replicas = &eight // kubectl scale --replicas=8
+	d.ResourceVersion = bump(d.ResourceVersion)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	f.waitCache("shop", "web", 8)
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if p := f.patches(); len(p) != 0 {
+		t.Errorf("patches = %v; want none: the pin held when it came, and the manual scale lasts", p)
+	}
+}
+
+// After a pause, podpilot takes the target back with its past readings backfilled from Prometheus again (those
+// of the paused stretch were never read), and readings of a range Prometheus warned about are marked as
+// possibly low, which algorithms that look back leave out.
+func TestBackfillAfterPause(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.write("web.yaml", strings.Replace(webPolicy, "metrics:", "algorithm: {name: burst}\nmetrics:", 1))
+	f.store.Reload()
+	f.warm()
+	matrix := `{"status":"success","warnings":["store gateway down: partial response"],"data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"50"]]}]}}`
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0)), rangeBody: fmt.Sprintf(matrix, t0.Add(-30*time.Second).Unix())})
+	f.ctl.Pass(context.Background(), always)
+	tg := f.ctl.targets["shop/web"]
+	if f.prom.ranges != 1 || len(tg.past) != 1 || len(tg.past[0]) == 0 {
+		t.Fatalf("after the first pass: %d range queries, past %v; want one range query that filled the past", f.prom.ranges, tg.past)
+	}
+	for _, s := range tg.past[0][:len(tg.past[0])-1] { // the backfilled ones, before this pass's own reading
+		if !s.Low {
+			t.Errorf("backfilled %v from a range Prometheus warned about: not marked low", s)
+		}
+	}
+	pause := func(on bool) {
+		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		d.Annotations = map[string]string{}
+		if on {
+			d.Annotations[AnnotationPaused] = "true"
+		}
+		d.ResourceVersion = bump(d.ResourceVersion)
+		f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if w, _ := f.kube.Workload(policy.Target{Namespace: "shop", Name: "web"}); w.Paused == on {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("the informer never showed paused=%v", on)
+	}
+	pause(true)
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	pause(false)
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if f.prom.ranges != 2 {
+		t.Errorf("after a pause: %d range queries in all; want 2, the past backfilled again", f.prom.ranges)
+	}
 }

@@ -73,7 +73,7 @@ func (m *Metrics) decision(key string, d policy.Decision) {
 func (m *Metrics) forecast(key string, d policy.Decision) {
 	ns, n := split(key)
 	if !slices.ContainsFunc(d.Proposals, func(pr policy.Proposal) bool { return pr.Algorithm == "predictive" }) {
-		m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
+		m.dropForecast(key)
 		return
 	}
 	for _, pr := range d.Proposals {
@@ -85,6 +85,12 @@ func (m *Metrics) forecast(key string, d policy.Decision) {
 			m.forecastError.DeleteLabelValues(ns, n, pr.Metric)
 		}
 	}
+}
+
+// dropForecast drops the forecast error gauges of every metric of a target.
+func (m *Metrics) dropForecast(key string) {
+	ns, n := split(key)
+	m.forecastError.DeletePartialMatch(prometheus.Labels{"namespace": ns, "target": n})
 }
 
 func (m *Metrics) scaled(key string, d policy.Decision) {
