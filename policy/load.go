@@ -601,8 +601,12 @@ func (d *decoder) missing(p *Policy, raw *docMissing) {
 			return
 		}
 		p.Missing.Replicas = *raw.Replicas
-		if p.Missing.Replicas < 1 || (p.MaxReplicas > 0 && p.Missing.Replicas > p.MaxReplicas) {
+		switch {
+		case p.Missing.Replicas < 1 || (p.MaxReplicas > 0 && p.Missing.Replicas > p.MaxReplicas):
 			d.fieldf("missingMetrics.replicas", "must be between 1 and maxReplicas (%d), got %d", p.MaxReplicas, p.Missing.Replicas)
+		case p.Missing.Replicas <= p.MinReplicas:
+			// A fallback only raises the count, which is never below minReplicas: this one would never act.
+			d.fieldf("missingMetrics.replicas", "must be above minReplicas (%d), got %d: a fallback only raises the count, so one at or below minReplicas never acts", p.MinReplicas, p.Missing.Replicas)
 		}
 		if p.Missing.After < 1 {
 			d.fieldf("missingMetrics.after", "must be at least 1, got %d", p.Missing.After)

@@ -86,6 +86,9 @@ func TestLoadBad(t *testing.T) {
 			`testdata/unused-fields.bad.yaml:13:44: behavior.scaleUp.policies[0].value: want a whole number in decimal digits without leading zeros, got number 04`,
 			`testdata/unused-fields.bad.yaml:16:3: missingMetrics.after: only used with action: fallback`,
 		}},
+		{"fallback-at-min.bad.yaml", []string{
+			`testdata/fallback-at-min.bad.yaml:5:36: missingMetrics.replicas: must be above minReplicas (3), got 3: a fallback only raises the count, so one at or below minReplicas never acts`,
+		}},
 		{"rate-without-drain.bad.yaml", []string{
 			`testdata/rate-without-drain.bad.yaml:5:5: metrics[0].drainTime: required with ratePerReplica, which only sizes the drain of a backlog within drainTime`,
 		}},

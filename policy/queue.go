@@ -153,20 +153,31 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 
 		empty := backlog < a.args.Activation
 		idle := false
-		// An empty reading that may read low (a partial response) says nothing of an idle queue: the grace
-		// starts again after it, as after an outage.
-		if empty && !o.Doubtful(in.Ready) {
-			since := a.emptySince(st, past, now)
-			idle = now.Sub(since) >= a.args.Idle
-			nx[qEmpty], nx[qEmptySec], nx[qEmptyNsec] = 1, float64(since.Unix()), float64(since.Nanosecond())
-		}
 		rate := m.RatePerReplica
 		ready := float64(max(in.Ready, 0))
-		arr := a.arrivals(st, past, now, backlog, ready*rate, rate)
-		if idle {
-			arr = 0
+		// A reading that may read low (a partial response, or one that covers fewer pods than are ready) is
+		// sized on as it is but changes no state, as after an outage: it says nothing of an idle queue (the grace
+		// starts again after it), and it neither ends the drain plan nor becomes the arrival estimate's baseline,
+		// which the next good reading brings up to date from the last good one.
+		doubt := o.Doubtful(in.Ready)
+		var arr float64
+		if doubt {
+			carry(st, nx)
+			if st != nil && st[qLast] == 1 {
+				arr = st[qArrivals]
+			}
+		} else {
+			if empty {
+				since := a.emptySince(st, past, now)
+				idle = now.Sub(since) >= a.args.Idle
+				nx[qEmpty], nx[qEmptySec], nx[qEmptyNsec] = 1, float64(since.Unix()), float64(since.Nanosecond())
+			}
+			arr = a.arrivals(st, past, now, backlog, ready*rate, rate)
+			if idle {
+				arr = 0
+			}
+			nx[qLast], nx[qLastSec], nx[qLastNsec], nx[qLastBacklog], nx[qLastReady], nx[qArrivals] = 1, float64(now.Unix()), float64(now.Nanosecond()), backlog, ready, arr
 		}
-		nx[qLast], nx[qLastSec], nx[qLastNsec], nx[qLastBacklog], nx[qLastReady], nx[qArrivals] = 1, float64(now.Unix()), float64(now.Nanosecond()), backlog, ready, arr
 
 		need := finite(backlog/m.DrainTime.Seconds() + arr)
 		n := ceil32(need / rate)
@@ -176,7 +187,13 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			ratio = max(ratio, backlog/(m.PerReplica*float64(max(cur, 1))))
 		}
 		pr.Ratio, pr.Valid = finite(ratio), true
-		plan := a.plan(st, nx, now, m.DrainTime, empty, n, p.MaxReplicas, in.Ready)
+		var plan int32
+		switch {
+		case !doubt:
+			plan = a.plan(st, nx, now, m.DrainTime, empty, n, p.MaxReplicas, in.Ready)
+		case st != nil:
+			plan = int32(min(st[qPlan], math.MaxInt32)) // kept, as carry kept it
+		}
 		switch {
 		case cur == 0 && empty:
 			n, pr.Note = 0, noteAsleep

@@ -52,8 +52,9 @@ func trackingDefaults() *trackingArgs {
 // trackingRegistration is podpilot's default algorithm. It sizes the Deployment so that each metric meets its
 // target, as HPA does, but answers HPA's known complaints through its defaults and rules:
 //   - cooldowns instead of an up-window: it acts on the current reading at once and then waits, instead of
-//     acting late on old readings (so it never scales up after the load has turned down, but to its floor on
-//     recent peaks, when args.FloorQuantile sets one);
+//     acting late on old readings (so it never scales up after the load has turned down: not even to its floor
+//     on recent peaks, when args.FloorQuantile sets one, which only raises the count on a steady or rising
+//     reading);
 //   - a scale-down needs both the down-window (the highest recent recommendation) and the cooldown to agree;
 //   - tolerances per direction, smaller for scale-up;
 //   - a metric over a total (promql total) with no ready pods is sized from the spec replicas, not from zero;
@@ -359,13 +360,15 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, 
 	e := r
 	falling = r < s[stPrev]
 	gap := t - s[stPrevTime] - iv
+	// A reading that may be low (partial, or warned about) is no rise, and none after it reads through rises
+	// counted across it: series younger than the window read low and rise as they age, which is not the load
+	// rising.
+	doubt := o.Doubtful(ready)
 	// Only a reading one interval after the previous one is a rise of the rate (not a gap or a reload).
-	if rise := r - s[stPrev]; rise > 0 && math.Abs(gap) <= iv/2 {
+	if rise := r - s[stPrev]; rise > 0 && math.Abs(gap) <= iv/2 && !doubt {
 		s[stRise]++
-		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once. A partial
-		// reading's rise is not read through either: series younger than the window read low and rise as they
-		// age, which is not the load rising.
-		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] && !o.Partial(ready) {
+		// A single jump is read as it is: a gauge, or a scrape slower than the loop, moves at once.
+		if n > 0 && s[stRise] >= 2 && t >= s[stSettle] {
 			// A rise seen for k ≤ n evaluations began within the window: (n − k) more of it is hidden. One that
 			// lasts longer is a ramp, which the window's mean trails by (n − 1)/2 intervals.
 			f := (n - 1) / 2
@@ -380,6 +383,14 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, 
 	s[stPrevTime], s[stPrev] = t, r
 
 	d := e - s[stLevel]
+	if doubt && d < 0 {
+		// Nor does one below the level move anything down: not the level, not the margin, and the watch for a
+		// lasting fall starts again, as after a gap. Evaluate holds the count on it; without this, the first
+		// whole reading after a stretch of low ones would scale down on a level they lowered.
+		s[stAbove], s[stBelow] = t, 0
+		q, qd = a.sized(e, s)
+		return q, qd, falling
+	}
 	tau := a.args.LevelUp
 	if d < 0 {
 		tau = a.args.LevelDown
@@ -406,11 +417,18 @@ func (a trackingAlgo) demandEstimate(s []float64, now time.Time, o Observation, 
 	sd := math.Sqrt(s[stVar])
 	u := math.Max(d, -2*sd)
 	s[stVar] = (1 - w) * (s[stVar] + w*u*u)
-	sd = math.Sqrt(s[stVar])
+	q, qd = a.sized(e, s)
+	return q, qd, falling
+}
+
+// sized is what estimate e with state s sizes a scale-up (q) and a scale-down (qd) for: the larger of e and the
+// level plus the margin, which is wider by the hysteresis for a scale-down.
+func (a trackingAlgo) sized(e float64, s []float64) (q, qd float64) {
+	sd := math.Sqrt(s[stVar])
 	// No margin is no term at all: 0 × an overflowed (infinite) deviation would be NaN, which sizes for nothing.
 	q = finite(math.Max(e, s[stLevel]+times(a.args.Spread, sd)))
 	qd = finite(math.Max(e, s[stLevel]+times(a.args.Spread+a.args.Hysteresis, sd)))
-	return q, qd, falling
+	return q, qd
 }
 
 // times is k × x, and 0 when k is 0 whatever x is.

@@ -589,3 +589,63 @@ metrics: [{kind: cpu, utilization: 50}, {kind: qps, perReplica: 10}]
 	}
 	walk(t, p, warm, ticks)
 }
+
+// A reading that may be low (partial: it covers fewer pods than are ready; or warned about) holds the count, and
+// it moves nothing the next whole reading is sized on: it is no rise for the trend to read through, and it
+// lowers neither the level nor the margin. Without that, the first whole reading after such a stretch scales
+// down on unchanged load, or up on a rise that was the readings' pods coming back.
+func TestTrackingDoubtfulReadings(t *testing.T) {
+	low := func(v float64, pods int32) Observation {
+		return Observation{Value: v, Valid: true, Pods: pods, PodsKnown: true}
+	}
+	warned := func(v float64, _ int32) Observation {
+		return Observation{Value: v, Valid: true, Warning: "partial response"}
+	}
+	for name, doubtful := range map[string]func(float64, int32) Observation{"partial": low, "warned": warned} {
+		// Noisy load around 100 (perReplica 10) keeps a margin; then four minutes of readings around 30.
+		p := mustParse(t, tracking)
+		h, cur := warm, int32(10)
+		step := func(i int, o Observation) int32 {
+			now := t0.Add(time.Duration(i) * 15 * time.Second)
+			d, nh := p.Evaluate(Input{Now: now, Current: cur, Ready: cur, Metrics: []Observation{o}}, h)
+			if d.Scale() {
+				nh = nh.Scaled(now, cur, d.Desired)
+			}
+			h, cur = nh, d.Desired
+			return cur
+		}
+		i := 0
+		for ; i < 160; i++ {
+			step(i, Observation{Value: []float64{80, 120}[i%2], Valid: true})
+		}
+		before := cur
+		for end := i + 16; i < end; i++ {
+			if got := step(i, doubtful(30, cur*6/10)); got < before {
+				t.Fatalf("%s: a doubtful reading scaled down from %d to %d", name, before, got)
+			}
+		}
+		for end := i + 8; i < end; i++ {
+			if got := step(i, Observation{Value: []float64{80, 120}[i%2], Valid: true}); got < before {
+				t.Errorf("%s: whole readings of the same load after the doubtful ones: %d replicas; want at least the %d before them", name, got, before)
+				break
+			}
+		}
+	}
+	// The trend: readings covering 3 and then 6 of the 10 ready pods, then a whole one back at 100, are no
+	// rise through the window (which would size for 180 and more).
+	p := mustParse(t, `
+target: {namespace: shop, name: web}
+maxReplicas: 100
+metrics: [{kind: promql, name: rps, query: 'sum(rate(requests_total{ {{.Selector}} }[{{.Window}}]))', perReplica: 10}]
+algorithm: {name: target-tracking, args: {spare: 0}}
+`)
+	h := warm
+	for i, o := range []Observation{low(100, 10), low(100, 10), low(100, 10), low(30, 3), low(60, 6), low(100, 10), low(100, 10)} {
+		now := t0.Add(time.Duration(i) * 15 * time.Second)
+		d, nh := p.Evaluate(Input{Now: now, Current: 10, Ready: 10, Metrics: []Observation{o}}, h)
+		if d.Desired != 10 {
+			t.Errorf("trend, reading %d (%g, covering %d of 10 pods): %d replicas (%s); want 10", i, o.Value, o.Pods, d.Desired, d.Reason)
+		}
+		h = nh
+	}
+}
