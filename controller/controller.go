@@ -88,6 +88,7 @@ type target struct {
 	hist     policy.History
 	past     [][]policy.Sample // earlier readings, for algorithms that look back
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
+	fillAt   time.Time         // after a failed backfill: the next try, not before
 	lastEval time.Time
 	pinned   int32              // the paused-replicas pin last applied (-1: none)
 	last     Outcome            // of the last pass the target was due at
@@ -201,7 +202,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			// A reloaded policy keeps the recommendations and scale events (its windows and rate limits still
 			// apply to them) but not what its algorithms kept, which a changed list could misread, nor the past
 			// readings of metrics that may have changed.
-			tg.hist.State, tg.past, tg.filled = nil, nil, false
+			tg.hist.State, tg.past, tg.filled, tg.fillAt = nil, nil, false, time.Time{}
 			c.m.dropForecast(key) // a metric the edit took out would keep its last forecast error
 		}
 		if tg.policy != p && p.Interval%c.opts.Interval != 0 {
@@ -437,30 +438,46 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 // restart starts the target's memory afresh, as for a new leader, when podpilot takes it back from whoever set
 // its count meanwhile (a pause, an HPA): a fresh history, and past readings backfilled again.
 func (tg *target) restart() {
-	tg.hist, tg.past, tg.filled = policy.History{}, nil, false
+	tg.hist, tg.past, tg.filled, tg.fillAt = policy.History{}, nil, false, time.Time{}
 }
 
-// backfill gives a target whose algorithms look back its past readings from Prometheus, once. Readings of a
-// range Prometheus warned about (a partial response may have left out series) are marked as possibly low.
+// backfillRetry is how long after a failed backfill the next one is tried: Prometheus may be down, and each try
+// costs a range query per metric within the pass.
+const backfillRetry = 5 * time.Minute
+
+// backfill gives a target whose algorithms look back its past readings from Prometheus, once; after a failure,
+// again backfillRetry later, until one succeeds. Readings of a range Prometheus warned about (a partial response
+// may have left out series) are marked as possibly low. The readings the daemon saw itself are kept as they
+// were (with their marks), and the backfill fills in the time before them.
 func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
 	lookback := p.Lookback()
 	bf, ok := c.source.(Backfiller)
-	if tg.filled || lookback <= 0 || !ok {
+	if tg.filled || lookback <= 0 || !ok || now.Before(tg.fillAt) {
+		return
+	}
+	rec, err := bf.Record(ctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
+	if err != nil {
+		tg.fillAt = now.Add(backfillRetry)
+		log.Warn("no history from Prometheus: algorithms that look back go on without it, and it is tried again later",
+			zap.Duration("lookback", lookback), zap.Duration("retry", backfillRetry), zap.Error(err))
 		return
 	}
 	tg.filled = true
-	rec, err := bf.Record(ctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
-	if err != nil {
-		log.Warn("no history from Prometheus: algorithms that look back start empty", zap.Duration("lookback", lookback), zap.Error(err))
-		return
-	}
 	past := make([][]policy.Sample, len(p.Metrics))
 	low := len(rec.Warnings) > 0
 	for j, m := range p.Metrics {
+		var seen []policy.Sample // the daemon's own readings since an earlier, failed, backfill
+		if j < len(tg.past) {
+			seen = tg.past[j]
+		}
 		k := rec.Lookup(m.Name)
 		for i, t := range rec.Times {
+			if len(seen) > 0 && !t.Before(seen[0].Time) {
+				break
+			}
 			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i], Low: low})
 		}
+		past[j] = append(past[j], seen...)
 	}
 	tg.past = past
 	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback), zap.Strings("warnings", rec.Warnings))

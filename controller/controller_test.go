@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -688,6 +689,7 @@ func TestNewLeaderHoldsScaleDown(t *testing.T) {
 	f.write("web.yaml", strings.Replace(webPolicy, "stabilizationWindow: 0s", "stabilizationWindow: 2m", 1))
 	f.store.Reload()
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", t0))})
+	f.warm() // the old leader's view, which would hold nothing back: a new leader must not inherit it
 	f.ctl.Reset()
 	for i := 0; i < 8; i++ { // two minutes of passes
 		f.ctl.Pass(context.Background(), always)
@@ -1122,5 +1124,50 @@ func TestBackfillAfterPause(t *testing.T) {
 	f.ctl.Pass(context.Background(), always)
 	if f.prom.ranges != 2 {
 		t.Errorf("after a pause: %d range queries in all; want 2, the past backfilled again", f.prom.ranges)
+	}
+}
+
+// A backfill that fails (Prometheus down on start) is tried again backfillRetry later, not at every pass, and
+// fills in the time before the readings the daemon saw itself, which it keeps as they were.
+func TestBackfillRetried(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.write("web.yaml", strings.Replace(webPolicy, "metrics:", "algorithm: {name: burst, args: {stableWindow: 10m}}\nmetrics:", 1))
+	f.store.Reload()
+	f.warm()
+	down := rule{contains: "cpu", body: vector(series("shop", "web", "50", t0)), rangeBody: `{"status":"error","errorType":"unavailable","error":"down"}`}
+	f.prom.set(down)
+	pass := func() {
+		down.body = vector(series("shop", "web", "50", f.clock.Now()))
+		f.prom.set(down)
+		f.ctl.Pass(context.Background(), always)
+	}
+	pass()
+	for range 4 { // a minute of passes within the retry time
+		f.clock.Step(15 * time.Second)
+		pass()
+	}
+	if f.prom.ranges != 1 {
+		t.Fatalf("%d range queries in the first minute; want 1: a failed backfill waits %s", f.prom.ranges, backfillRetry)
+	}
+	tg := f.ctl.targets["shop/web"]
+	seen := slices.Clone(tg.past[0])
+	f.clock.Step(backfillRetry)
+	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"40"],[%d,"41"]]}]}}`
+	first := t0.Add(-time.Minute)
+	down = rule{contains: "cpu", body: vector(series("shop", "web", "50", f.clock.Now())),
+		rangeBody: fmt.Sprintf(matrix, first.Unix(), seen[0].Time.Unix())}
+	pass()
+	if f.prom.ranges != 2 {
+		t.Fatalf("%d range queries; want 2: the backfill tried again after %s", f.prom.ranges, backfillRetry)
+	}
+	got := tg.past[0]
+	k := slices.IndexFunc(got, func(s policy.Sample) bool { return s.Time.Equal(first) })
+	if len(got) < len(seen)+2 || k < 0 || got[k].Value != 40 {
+		t.Fatalf("past after the retry = %v; want the backfilled reading of %s (40) before the daemon's own", got, first)
+	}
+	for i, s := range seen { // the daemon's own, from its first reading on: not replaced by the range's
+		if g := got[len(got)-len(seen)-1+i]; g != s {
+			t.Errorf("past[%d] = %v; want the daemon's own reading %v", len(got)-len(seen)-1+i, g, s)
+		}
 	}
 }

@@ -13,7 +13,8 @@
 //     qps template): read in the reading's own query (the two joined with `or`, each labelled podpilot_part), so
 //     that both come from one snapshot of Prometheus' storage. A reading with series whose count has none covers
 //     no pod (Pods 0, known); a count that cannot be read (NaN, several series, not a whole number) leaves it
-//     unknown, with a warning, and the reading as it is;
+//     unknown and the reading doubtful: it carries the warning in Observation.Warning, as a reading Prometheus
+//     warned about does, so it scales nothing down;
 //   - range queries (Client.Range), for `podpilot record` and for history on start, and recordings: Record pulls
 //     a policy's metrics, RecordReplay adds the counts a replay needs (the target's spec replicas and ready pods,
 //     from kube-state-metrics by default, and the pods each reading covered), so that a replay starts where the

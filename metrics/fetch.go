@@ -385,6 +385,9 @@ func (c *Client) settle(j *job, mb member, h, pods hits, at time.Time, res *Resu
 	if why == "" {
 		why = fmt.Sprintf("%g is not a count", float64(pods.first.Value))
 	}
+	// Without the count, the reading may cover fewer pods than are ready: it is doubtful (no scale-down), as a
+	// reading Prometheus warned about is.
+	o.Warning = strings.TrimPrefix(o.Warning+"; pods covered unknown: "+why, "; ")
 	res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s: pods covered unknown: %s (query: %s)", mb.policy.Target, mb.metric.Name, why, j.quoted()))
 }
 

@@ -492,8 +492,13 @@ func TestShortQuery(t *testing.T) {
 
 // The count of the pods a reading covers comes in the reading's query, labelled podpilot_part="pods". No series
 // for the target means no pod is covered; a count that cannot be read leaves it unknown, says why, and leaves the
-// reading valid.
+// reading valid, but doubtful: it carries the warning, so it scales nothing down.
 func TestFetchPods(t *testing.T) {
+	warnedObs := func(v float64, why string) policy.Observation {
+		o := validObs(v)
+		o.Warning = "pods covered unknown: " + why
+		return o
+	}
 	web := targetLabels("shop", "web")
 	part := func(p, v string, l map[string]string) promSample {
 		return withPart([]promSample{{labels: l, value: v}}, p)[0]
@@ -509,11 +514,11 @@ func TestFetchPods(t *testing.T) {
 		{name: "a count", ss: []promSample{value, part("pods", "3", web)}, want: podsObs(7, 3)},
 		{name: "no count: no pod covered", ss: []promSample{value}, want: podsObs(7, 0)},
 		{name: "a count of 0", ss: []promSample{value, part("pods", "0", web)}, want: podsObs(7, 0)},
-		{name: "no whole number", ss: []promSample{value, part("pods", "2.5", web)}, want: validObs(7), warn: "2.5 is not a count"},
-		{name: "negative", ss: []promSample{value, part("pods", "-1", web)}, want: validObs(7), warn: "-1 is not a count"},
-		{name: "NaN", ss: []promSample{value, part("pods", "NaN", web)}, want: validObs(7), warn: "value is NaN"},
+		{name: "no whole number", ss: []promSample{value, part("pods", "2.5", web)}, want: warnedObs(7, "2.5 is not a count"), warn: "2.5 is not a count"},
+		{name: "negative", ss: []promSample{value, part("pods", "-1", web)}, want: warnedObs(7, "-1 is not a count"), warn: "-1 is not a count"},
+		{name: "NaN", ss: []promSample{value, part("pods", "NaN", web)}, want: warnedObs(7, "value is NaN"), warn: "value is NaN"},
 		{name: "two counts", ss: []promSample{value, part("pods", "3", web), part("pods", "4", map[string]string{"namespace": "shop", "target": "web", "x": "y"})},
-			want: validObs(7), warn: "2 series, want 1"},
+			want: warnedObs(7, `2 series, want 1 ({namespace="shop", podpilot_part="pods", target="web"}, {namespace="shop", podpilot_part="pods", target="web", x="y"}…)`), warn: "2 series, want 1"},
 		{name: "a count, no reading", ss: []promSample{part("pods", "3", web)}, reason: "shop/web qps: empty result (query: label_replace("},
 	}
 	for _, tt := range tests {
