@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -89,6 +90,7 @@ type target struct {
 	past     [][]policy.Sample // earlier readings, for algorithms that look back
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	fillAt   time.Time         // after a failed backfill: the next try, not before
+	fillWait time.Duration     // the wait after the last failed backfill (0: none failed)
 	lastEval time.Time
 	pinned   int32              // the paused-replicas pin last applied (-1: none)
 	last     Outcome            // of the last pass the target was due at
@@ -202,7 +204,7 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			// A reloaded policy keeps the recommendations and scale events (its windows and rate limits still
 			// apply to them) but not what its algorithms kept, which a changed list could misread, nor the past
 			// readings of metrics that may have changed.
-			tg.hist.State, tg.past, tg.filled, tg.fillAt = nil, nil, false, time.Time{}
+			tg.hist.State, tg.past, tg.filled, tg.fillAt, tg.fillWait = nil, nil, false, time.Time{}, 0
 			c.m.dropForecast(key) // a metric the edit took out would keep its last forecast error
 		}
 		if tg.policy != p && p.Interval%c.opts.Interval != 0 {
@@ -438,15 +440,20 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 // restart starts the target's memory afresh, as for a new leader, when podpilot takes it back from whoever set
 // its count meanwhile (a pause, an HPA): a fresh history, and past readings backfilled again.
 func (tg *target) restart() {
-	tg.hist, tg.past, tg.filled, tg.fillAt = policy.History{}, nil, false, time.Time{}
+	tg.hist, tg.past, tg.filled, tg.fillAt, tg.fillWait = policy.History{}, nil, false, time.Time{}, 0
 }
 
-// backfillRetry is how long after a failed backfill the next one is tried: Prometheus may be down, and each try
-// costs a range query per metric within the pass.
-const backfillRetry = 5 * time.Minute
+// backfillRetry is how long after a first failed backfill the next one is tried, and backfillRetryMax the
+// longest wait, which the wait doubles to after each further failure: Prometheus may be down, or the range
+// may fail for good (a query whose series do not exist yet), and each try costs a range query per metric
+// within the pass.
+const (
+	backfillRetry    = 5 * time.Minute
+	backfillRetryMax = time.Hour
+)
 
 // backfill gives a target whose algorithms look back its past readings from Prometheus, once; after a failure,
-// again backfillRetry later, until one succeeds. Readings of a range Prometheus warned about (a partial response
+// again backfillRetry later, then after twice as long each time up to backfillRetryMax, until one succeeds. Readings of a range Prometheus warned about (a partial response
 // may have left out series) are marked as possibly low. The readings the daemon saw itself are kept as they
 // were (with their marks), and the backfill fills in the time before them.
 func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
@@ -457,18 +464,24 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 	}
 	rec, err := bf.Record(ctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
 	if err != nil {
-		tg.fillAt = now.Add(backfillRetry)
+		tg.fillWait = min(max(2*tg.fillWait, backfillRetry), backfillRetryMax)
+		tg.fillAt = now.Add(tg.fillWait)
 		log.Warn("no history from Prometheus: algorithms that look back go on without it, and it is tried again later",
-			zap.Duration("lookback", lookback), zap.Duration("retry", backfillRetry), zap.Error(err))
+			zap.Duration("lookback", lookback), zap.Duration("retry", tg.fillWait), zap.Error(err))
 		return
 	}
 	tg.filled = true
 	past := make([][]policy.Sample, len(p.Metrics))
-	low := len(rec.Warnings) > 0
 	for j, m := range p.Metrics {
+		low := slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.HasPrefix(w, "metric "+m.Name+": ") })
 		var seen []policy.Sample // the daemon's own readings since an earlier, failed, backfill
 		if j < len(tg.past) {
 			seen = tg.past[j]
+		}
+		// Those before its first good one were broken, most likely because Prometheus was out of reach, as the
+		// failed backfill was: what Prometheus has for that time now fills them in.
+		for len(seen) > 0 && math.IsNaN(seen[0].Value) {
+			seen = seen[1:]
 		}
 		k := rec.Lookup(m.Name)
 		for i, t := range rec.Times {
@@ -578,7 +591,7 @@ func (c *Controller) report(log *zap.Logger, tg *target, now time.Time, p *polic
 				names = append(names, p.Metrics[i].Name)
 			}
 			if o.Warning != "" {
-				part = append(part, fmt.Sprintf("%s: Prometheus warned: %s", p.Metrics[i].Name, o.Warning))
+				part = append(part, fmt.Sprintf("%s: query warning: %s", p.Metrics[i].Name, o.Warning))
 				names = append(names, p.Metrics[i].Name+" warned")
 				why = "no scale-down on a reading that may be low"
 			}

@@ -372,7 +372,7 @@ func TestPassPartialMetric(t *testing.T) {
 	if d := res.Outcomes[0].Decision; d == nil || d.Desired != 10 || d.Reason != policy.MetricPartial || len(f.patches()) != 0 {
 		t.Errorf("with a warning: decision = %+v, patches %v; want a hold at 10 (MetricPartial) and no write", d, f.patches())
 	}
-	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: Prometheus warned: partial response: store eu-1 unavailable; holding at 10 (no scale-down on a reading that may be low)" {
+	if ev := f.drainEvents(); len(ev) != 1 || ev[0] != "Warning MetricPartial qps: query warning: partial response: store eu-1 unavailable; holding at 10 (no scale-down on a reading that may be low)" {
 		t.Errorf("events with a warning = %q", ev)
 	}
 	f.prom.set(rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "30", "10", t0.Add(30*time.Second))...)})
@@ -1090,7 +1090,7 @@ func TestBackfillAfterPause(t *testing.T) {
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0)), rangeBody: fmt.Sprintf(matrix, t0.Add(-30*time.Second).Unix())})
 	f.ctl.Pass(context.Background(), always)
 	tg := f.ctl.targets["shop/web"]
-	if f.prom.ranges != 1 || len(tg.past) != 1 || len(tg.past[0]) == 0 {
+	if f.prom.ranges != 1 || len(tg.past) != 1 || len(tg.past[0]) < 2 {
 		t.Fatalf("after the first pass: %d range queries, past %v; want one range query that filled the past", f.prom.ranges, tg.past)
 	}
 	for _, s := range tg.past[0][:len(tg.past[0])-1] { // the backfilled ones, before this pass's own reading
@@ -1127,47 +1127,66 @@ func TestBackfillAfterPause(t *testing.T) {
 	}
 }
 
-// A backfill that fails (Prometheus down on start) is tried again backfillRetry later, not at every pass, and
-// fills in the time before the readings the daemon saw itself, which it keeps as they were.
+// A backfill that fails (Prometheus down on start) is tried again backfillRetry later, then after twice as long,
+// not at every pass; once one succeeds it fills in the time before the first good reading the daemon saw itself
+// (those before it were broken, as Prometheus was out of reach), and keeps the daemon's own from then on.
 func TestBackfillRetried(t *testing.T) {
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
-	f.write("web.yaml", strings.Replace(webPolicy, "metrics:", "algorithm: {name: burst, args: {stableWindow: 10m}}\nmetrics:", 1))
+	f.write("web.yaml", strings.Replace(webPolicy, "metrics:", "algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics:", 1))
 	f.store.Reload()
 	f.warm()
-	down := rule{contains: "cpu", body: vector(series("shop", "web", "50", t0)), rangeBody: `{"status":"error","errorType":"unavailable","error":"down"}`}
-	f.prom.set(down)
-	pass := func() {
-		down.body = vector(series("shop", "web", "50", f.clock.Now()))
-		f.prom.set(down)
+	unavailable := `{"status":"error","errorType":"unavailable","error":"down"}`
+	pass := func(at time.Duration, instant bool, rangeBody string) {
+		f.clock.SetTime(t0.Add(at))
+		r := rule{contains: "cpu", status: 503, body: unavailable, rangeBody: rangeBody}
+		if instant {
+			r = rule{contains: "cpu", body: vector(series("shop", "web", "50", f.clock.Now())), rangeBody: rangeBody}
+		}
+		f.prom.set(r)
 		f.ctl.Pass(context.Background(), always)
 	}
-	pass()
-	for range 4 { // a minute of passes within the retry time
-		f.clock.Step(15 * time.Second)
-		pass()
+	pass(0, false, unavailable) // Prometheus out of reach: the reading and the backfill fail
+	pass(15*time.Second, false, unavailable)
+	for at := 30 * time.Second; at <= time.Minute; at += 15 * time.Second {
+		pass(at, true, unavailable) // readings again, range queries still failing
 	}
 	if f.prom.ranges != 1 {
 		t.Fatalf("%d range queries in the first minute; want 1: a failed backfill waits %s", f.prom.ranges, backfillRetry)
 	}
-	tg := f.ctl.targets["shop/web"]
-	seen := slices.Clone(tg.past[0])
-	f.clock.Step(backfillRetry)
-	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"40"],[%d,"41"]]}]}}`
-	first := t0.Add(-time.Minute)
-	down = rule{contains: "cpu", body: vector(series("shop", "web", "50", f.clock.Now())),
-		rangeBody: fmt.Sprintf(matrix, first.Unix(), seen[0].Time.Unix())}
-	pass()
+	pass(backfillRetry, true, unavailable) // tried again, and fails again: the next wait is twice as long
+	pass(backfillRetry+5*time.Minute, true, unavailable)
 	if f.prom.ranges != 2 {
-		t.Fatalf("%d range queries; want 2: the backfill tried again after %s", f.prom.ranges, backfillRetry)
+		t.Fatalf("%d range queries; want 2: one at %s, none 5m later", f.prom.ranges, backfillRetry)
 	}
-	got := tg.past[0]
-	k := slices.IndexFunc(got, func(s policy.Sample) bool { return s.Time.Equal(first) })
-	if len(got) < len(seen)+2 || k < 0 || got[k].Value != 40 {
-		t.Fatalf("past after the retry = %v; want the backfilled reading of %s (40) before the daemon's own", got, first)
+	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"40"],[%d,"41"],[%d,"42"],[%d,"43"]]}]}}`
+	first := t0.Add(-time.Minute)
+	pass(backfillRetry+2*backfillRetry, true, fmt.Sprintf(matrix, first.Unix(), t0.Unix(), t0.Add(15*time.Second).Unix(), t0.Add(30*time.Second).Unix()))
+	if f.prom.ranges != 3 {
+		t.Fatalf("%d range queries; want 3: the third %s after the second", f.prom.ranges, 2*backfillRetry)
 	}
-	for i, s := range seen { // the daemon's own, from its first reading on: not replaced by the range's
-		if g := got[len(got)-len(seen)-1+i]; g != s {
-			t.Errorf("past[%d] = %v; want the daemon's own reading %v", len(got)-len(seen)-1+i, g, s)
+	got := f.ctl.targets["shop/web"].past[0]
+	at := func(when time.Time) (policy.Sample, bool) {
+		for _, s := range got {
+			if s.Time.Equal(when) {
+				return s, true
+			}
+		}
+		return policy.Sample{}, false
+	}
+	for _, w := range []struct {
+		at    time.Time
+		value float64
+	}{{first, 40}, {t0, 41}, {t0.Add(15 * time.Second), 42}, {t0.Add(30 * time.Second), 50}, {t0.Add(time.Minute), 50}} {
+		if s, ok := at(w.at); !ok || s.Value != w.value {
+			t.Errorf("past at %s = %v (found: %v); want %g", w.at.Format(time.TimeOnly), s, ok, w.value)
+		}
+	}
+	if !slices.IsSortedFunc(got, func(a, b policy.Sample) int { return a.Time.Compare(b.Time) }) {
+		t.Errorf("past is not in time order: %v", got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Time.Equal(got[i-1].Time) {
+			t.Errorf("two readings at %s: %v and %v", got[i].Time.Format(time.TimeOnly), got[i-1], got[i])
 		}
 	}
 }

@@ -68,7 +68,8 @@ type Observation struct {
 	Pods      int32
 	PodsKnown bool
 	// Warning is what Prometheus warned about the query that gave the reading (a partial response from a store
-	// that is down, a remote read that failed): such a reading may be low, so it may scale up, not down.
+	// that is down, a remote read that failed), or that the count of the pods it covers could not be read: such
+	// a reading may be low, so it may scale up, not down.
 	Warning string
 }
 

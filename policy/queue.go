@@ -165,6 +165,8 @@ func (a queueAlgo) Propose(dst []Proposal, c *Context) []Proposal {
 			carry(st, nx)
 			if st != nil && st[qLast] == 1 {
 				arr = st[qArrivals]
+			} else { // after a start or an outage: from the past readings, as arrivals would, but not kept
+				arr = pastArrivals(past, now, a.args.RateWindow, backlog, ready*rate)
 			}
 		} else {
 			if empty {
