@@ -453,8 +453,9 @@ const (
 )
 
 // backfill gives a target whose algorithms look back its past readings from Prometheus, once; after a failure,
-// again backfillRetry later, then after twice as long each time up to backfillRetryMax, until one succeeds. Readings of a range Prometheus warned about (a partial response
-// may have left out series) are marked as possibly low. The readings the daemon saw itself are kept as they
+// again backfillRetry later, then after twice as long each time up to backfillRetryMax, until one succeeds.
+// Readings of a metric whose range query Prometheus warned about (a partial response may have left out series)
+// are marked as possibly low. The readings the daemon saw itself from its first good one on are kept as they
 // were (with their marks), and the backfill fills in the time before them.
 func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
 	lookback := p.Lookback()
