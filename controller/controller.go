@@ -204,7 +204,8 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			// A reloaded policy keeps the recommendations and scale events (its windows and rate limits still
 			// apply to them) but not what its algorithms kept, which a changed list could misread, nor the past
 			// readings of metrics that may have changed.
-			tg.hist.State, tg.past, tg.filled, tg.fillAt, tg.fillWait = nil, nil, false, time.Time{}, 0
+			tg.hist.State = nil
+			tg.forgetPast()
 			c.m.dropForecast(key) // a metric the edit took out would keep its last forecast error
 		}
 		if tg.policy != p && p.Interval%c.opts.Interval != 0 {
@@ -440,7 +441,13 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 // restart starts the target's memory afresh, as for a new leader, when podpilot takes it back from whoever set
 // its count meanwhile (a pause, an HPA): a fresh history, and past readings backfilled again.
 func (tg *target) restart() {
-	tg.hist, tg.past, tg.filled, tg.fillAt, tg.fillWait = policy.History{}, nil, false, time.Time{}, 0
+	tg.hist = policy.History{}
+	tg.forgetPast()
+}
+
+// forgetPast drops the past readings, which the next evaluation backfills again from Prometheus at once.
+func (tg *target) forgetPast() {
+	tg.past, tg.filled, tg.fillAt, tg.fillWait = nil, false, time.Time{}, 0
 }
 
 // backfillRetry is how long after a first failed backfill the next one is tried, and backfillRetryMax the
@@ -474,7 +481,7 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 	tg.filled = true
 	past := make([][]policy.Sample, len(p.Metrics))
 	for j, m := range p.Metrics {
-		low := slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.HasPrefix(w, "metric "+m.Name+": ") })
+		low := rec.Warned(m.Name)
 		var seen []policy.Sample // the daemon's own readings since an earlier, failed, backfill
 		if j < len(tg.past) {
 			seen = tg.past[j]

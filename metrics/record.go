@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/podpilot/podpilot/policy"
@@ -30,7 +32,7 @@ func (c *Client) Record(ctx context.Context, p *policy.Policy, start, end time.T
 			return nil, fmt.Errorf("record %s metric %s: %w (query: %s)", p.Target, m.Name, err, shortQuery(q))
 		}
 		parts = append(parts, r)
-		warns = append(warns, warned("metric "+m.Name, q, ws)...)
+		warns = append(warns, warned(metricWarned(m.Name), q, ws)...)
 	}
 	rec, err := Merge(parts...)
 	if err == nil {
@@ -69,6 +71,15 @@ func (c *Client) column(ctx context.Context, name, q string, start, end time.Tim
 		}
 	}
 	return r, ws, nil
+}
+
+// metricWarned is what a recording's Warnings about metric name start with.
+func metricWarned(name string) string { return "metric " + name }
+
+// Warned reports whether Prometheus warned about the range query of the policy metric called name while Record
+// pulled it.
+func (r *Recording) Warned(name string) bool {
+	return slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.HasPrefix(w, metricWarned(name)+": ") })
 }
 
 func warned(what, q string, ws []string) []string {
