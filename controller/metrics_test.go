@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +60,34 @@ metrics: [{kind: qps, perReplica: 10}, {kind: cpu, utilization: 60}]
 	c.m.forget("shop/web", true)
 	if n := testutil.CollectAndCount(c.m.forecastError); n != 0 {
 		t.Errorf("after forget: %d series; want 0", n)
+	}
+}
+
+// A reload drops the target's forecast error gauges: a metric the edit took out is in none of the new policy's
+// proposals, so no pass after it would ever drop its series.
+func TestReloadDropsForecastGauge(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 10, 10, nil))
+	src := strings.Replace(webPolicy, "{kind: cpu, utilization: 50}", "{kind: qps, perReplica: 10}", 1) + "algorithm: {name: predictive}\n"
+	f.write("web.yaml", src)
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	pass := func() {
+		f.ctl.Pass(context.Background(), always)
+		f.clock.Step(15 * time.Second)
+	}
+	pass()
+	f.ctl.m.forecastError.WithLabelValues("shop", "web", "old").Set(0.2) // as if an earlier policy forecast a metric "old"
+	pass()
+	if n := testutil.CollectAndCount(f.ctl.m.forecastError); n != 1 {
+		t.Fatalf("a pass without a reload left %d forecast error series; want the old one (else this cannot tell a reload's drop)", n)
+	}
+	f.write("web.yaml", src+"# edited\n")
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	pass()
+	if n := testutil.CollectAndCount(f.ctl.m.forecastError); n != 0 {
+		t.Errorf("after a reload: %d forecast error series; want 0 (the policy has no metric old)", n)
 	}
 }

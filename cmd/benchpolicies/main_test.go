@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,29 @@ func TestTuning(t *testing.T) {
 	}
 	var b bytes.Buffer
 	tuningReport(&b, []tuned{tt}, vals, len(grid))
+	if out := b.String(); !strings.Contains(out, " (the defaults) | 0 | 0 |") {
+		t.Errorf("report has no ranked defaults:\n%s", out)
+	}
 	if out := b.String(); !strings.Contains(out, "| azure_functions_slopower_60s | 0 of 2 | ") || !strings.Contains(out, "| 70 | 2.59 / 4470 / 137 | 0.68×, ") {
 		t.Errorf("report:\n%s", out)
+	}
+}
+
+// The ranking adds each setting's goal-1 points over the traces and puts the most first, ties in the grid's order.
+func TestRanks(t *testing.T) {
+	pt := func(v string, cost, over float64, rev int) simulate.Point {
+		return simulate.Point{Value: v, Frontier: true, Summary: simulate.Summary{ReplicaSeconds: cost, OverloadSeconds: over, Reversals: rev}}
+	}
+	hpa := []simulate.Point{pt("70", 100, 1000, 10), pt("90", 80, 2000, 10)}
+	both := []simulate.Point{pt("70", 100, 100, 5), pt("90", 80, 500, 5)}  // half or less at both of hpa's points
+	one := []simulate.Point{pt("70", 100, 100, 5), pt("90", 80, 1500, 5)}  // at hpa's 70 only
+	none := []simulate.Point{pt("70", 100, 900, 5), pt("90", 80, 2000, 5)} // at neither
+	flappy := []simulate.Point{pt("70", 100, 0, 10), pt("90", 80, 0, 11)}  // no overload, but no fewer reversals
+	a := tuned{name: "a", hpa: hpa, labels: []string{"none", "one", "both", "flappy"}, settings: [][]simulate.Point{none, one, both, flappy}}
+	b := tuned{name: "b", hpa: hpa, labels: a.labels, settings: [][]simulate.Point{one, one, none, none}}
+	got := ranks([]tuned{a, b})
+	want := []rank{{"one", []int{1, 1}, 2}, {"both", []int{2, 0}, 2}, {"none", []int{0, 1}, 1}, {"flappy", []int{0, 0}, 0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ranks = %+v; want %+v", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/podpilot/podpilot/policy"
@@ -188,6 +189,7 @@ same of the margin's form with a perfect metric.
 		}
 		fmt.Fprintf(w, "| %s | %d of %d | %d of %d |\n", t.name, countMet(def), len(def), countMet(ros), len(ros))
 	}
+	rankReport(w, ts)
 	for _, t := range ts {
 		fmt.Fprintf(w, "\n## %s\n\n", t.name)
 		fmt.Fprintf(w, "| hpa target | hpa cost / overload (s) / reversals | defaults | best setting | goal 1 | that setting, its targets around hpa's cost |\n|---|---|---|---|---|---|\n")
@@ -228,3 +230,65 @@ func countMet(ros []readoff) int {
 	}
 	return n
 }
+
+// rank is one setting's goal-1 count on every trace, for one default across all of them.
+type rank struct {
+	label string
+	met   []int // per trace
+	total int
+}
+
+// ranks orders the grid's settings by the goal-1 points each meets over every trace, most first; ties keep the
+// grid's order. The traces must have run the same grid.
+func ranks(ts []tuned) []rank {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]rank, len(ts[0].labels))
+	for i, l := range ts[0].labels {
+		out[i].label = l
+		for _, t := range ts {
+			n := countMet(readoffsOf(t.hpa, t.settings[i]))
+			out[i].met = append(out[i].met, n)
+			out[i].total += n
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].total > out[b].total })
+	return out
+}
+
+// rankReport prints the settings that meet goal 1 at the most of hpa's points over every trace (one setting for
+// all of them, as a default is), and the defaults' place among them.
+func rankReport(w io.Writer, ts []tuned) {
+	rs := ranks(ts)
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nOne setting for every trace, as a default must be: the settings that meet goal 1 at the most of hpa's points\n"+
+		"over all the traces (the %d best, and the defaults):\n\n| place | setting | total |", min(rankShown, len(rs)))
+	for _, t := range ts {
+		fmt.Fprintf(w, " %s |", t.name)
+	}
+	fmt.Fprintf(w, "\n|---|---|---|%s\n", strings.Repeat("---|", len(ts)))
+	for i, r := range rs {
+		if i >= rankShown && !isDefault(r.label) {
+			continue
+		}
+		label := r.label
+		if isDefault(label) {
+			label += " (the defaults)"
+		}
+		place := i + 1
+		for place > 1 && rs[place-2].total == r.total {
+			place-- // ties share the better place
+		}
+		fmt.Fprintf(w, "| %d | %s | %d |", place, label, r.total)
+		for _, n := range r.met {
+			fmt.Fprintf(w, " %d |", n)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// rankShown is how many of the best single settings the tuning report lists.
+const rankShown = 10
