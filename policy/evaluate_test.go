@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -474,6 +477,106 @@ func TestDueEvery(t *testing.T) {
 		}
 		if prev.IsZero() {
 			t.Errorf("interval %s, pass %s: due fewer than twice in 40 passes", c.interval, c.pass)
+		}
+	}
+}
+
+// clonePast is a deep copy of past, which AppendPast may reuse.
+func clonePast(past [][]Sample) [][]Sample {
+	out := make([][]Sample, len(past))
+	for i, s := range past {
+		out[i] = slices.Clone(s)
+	}
+	return out
+}
+
+// After a stretch of readings that may be low (a sum over fewer pods than are ready, or a query Prometheus warned
+// about, reading low as such readings do), no algorithm scales in further than it would had those readings been
+// missing: each walk runs twice, once with the doubtful readings and once without them, and the two are compared
+// at the first good reading after each stretch. predictive is left out: its forecast reads a doubtful reading,
+// as the best there is of that time (Sample.Low).
+func TestDoubtfulStretch(t *testing.T) {
+	const head = "target: {namespace: shop, name: web}\nminReplicas: 1\nmaxReplicas: 200\nmetrics: [{kind: qps, perReplica: 10}]\n"
+	for _, algo := range []string{
+		"target-tracking",
+		"{name: target-tracking, args: {levelDown: 1m, lastingFall: 1m}}",
+		"{name: target-tracking, args: {spread: 0, hysteresis: 0, spare: 0}}",
+		"{name: target-tracking, args: {estimate: false}}",
+		"{name: target-tracking, args: {floorQuantile: 0.5, floorWindow: 10m}}",
+		"hpa",
+		"burst",
+		"queue",
+	} {
+		src := head + "algorithm: " + algo + "\n"
+		if !strings.HasPrefix(algo, "{") {
+			src = head + "algorithm: {name: " + algo + "}\n"
+		}
+		if algo == "queue" { // the load is the backlog
+			src = strings.Replace(src, "{kind: qps, perReplica: 10}", "{kind: queue, queue: jobs, drainTime: 2m, ratePerReplica: 10}", 1)
+		}
+		p := mustParse(t, src)
+		checks := 0
+		for seed := range uint64(60) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			load := 50 + 1000*rng.Float64()
+			cur := int32(math.Ceil(load / 10))
+			h, th := warm, warm // the walk's history and its twin's, whose doubtful readings were missing
+			var past, tpast [][]Sample
+			stretch, twin := 0, false
+			for step := range 400 {
+				now := t0.Add(time.Duration(step) * 15 * time.Second)
+				load *= math.Exp(0.04 * rng.NormFloat64())
+				if rng.IntN(60) == 0 {
+					load *= 0.3 + 1.4*rng.Float64() // a step change
+				}
+				load = min(max(load, 5), 1900)
+				o := Observation{Value: load * (1 + 0.05*rng.NormFloat64()), Valid: true, Pods: cur, PodsKnown: true}
+				if stretch == 0 && rng.IntN(25) == 0 {
+					stretch = 1 + rng.IntN(40)
+				}
+				if stretch > 0 {
+					stretch--
+					if rng.IntN(2) == 0 {
+						o.Pods = int32(float64(cur) * rng.Float64())
+						o.Value *= float64(o.Pods) / float64(max(cur, 1))
+					} else {
+						o.Warning = "partial response"
+						o.Value *= 0.2 + 0.8*rng.Float64()
+					}
+				}
+				in := Input{Now: now, Current: cur, Ready: cur, Metrics: []Observation{o}, Past: past}
+				d, nh := p.Evaluate(in, h)
+				doubtful := o.Doubtful(cur)
+				tin := in
+				tin.Past = tpast
+				if doubtful {
+					tin.Metrics = []Observation{{Reason: "query failed"}}
+				}
+				if !twin {
+					th, tpast = h, clonePast(past) // the twin starts from the walk's state
+					tin.Past = tpast
+				}
+				td, tnh := p.Evaluate(tin, th)
+				if twin && !doubtful {
+					checks++
+					if d.Desired < td.Desired && d.Desired < cur {
+						t.Fatalf("%s, seed %d, step %d: %d -> %d after a stretch of doubtful readings; %d had they been missing",
+							algo, seed, step, cur, d.Desired, td.Desired)
+					}
+				}
+				// The twin runs on while the walk holds on doubtful readings; once either moves, they part.
+				twin = doubtful && d.Desired == cur && td.Desired == cur
+				tnh.Failures = nh.Failures // missing readings count towards no fallback in the twin
+				th, tpast = tnh, AppendPast(tpast, tin, p.Lookback())
+				if d.Scale() {
+					nh = nh.Scaled(now, cur, d.Desired)
+				}
+				h, past = nh, AppendPast(past, in, p.Lookback())
+				cur = d.Desired
+			}
+		}
+		if checks < 200 {
+			t.Errorf("%s: %d comparisons after a stretch; want at least 200", algo, checks)
 		}
 	}
 }
