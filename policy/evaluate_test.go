@@ -491,27 +491,26 @@ func clonePast(past [][]Sample) [][]Sample {
 }
 
 // After a stretch of readings that may be low (a sum over fewer pods than are ready, or a query Prometheus warned
-// about, reading low as such readings do), no algorithm scales in further than it would had those readings been
-// missing: each walk runs twice, once with the doubtful readings and once without them, and the two are compared
+// about, reading low as such readings do), no algorithm, alone or combined, scales in further than it would had
+// those readings been missing: each walk runs twice, once with the doubtful readings and once without them, and the two are compared
 // at the first good reading after each stretch. predictive is left out: its forecast reads a doubtful reading,
 // as the best there is of that time (Sample.Low).
 func TestDoubtfulStretch(t *testing.T) {
 	const head = "target: {namespace: shop, name: web}\nminReplicas: 1\nmaxReplicas: 200\nmetrics: [{kind: qps, perReplica: 10}]\n"
 	for _, algo := range []string{
-		"target-tracking",
-		"{name: target-tracking, args: {levelDown: 1m, lastingFall: 1m}}",
-		"{name: target-tracking, args: {spread: 0, hysteresis: 0, spare: 0}}",
-		"{name: target-tracking, args: {estimate: false}}",
-		"{name: target-tracking, args: {floorQuantile: 0.5, floorWindow: 10m}}",
-		"hpa",
-		"burst",
-		"queue",
+		"algorithm: {name: target-tracking}",
+		"algorithm: {name: target-tracking, args: {levelDown: 1m, lastingFall: 1m}}",
+		"algorithm: {name: target-tracking, args: {spread: 0, hysteresis: 0, spare: 0}}",
+		"algorithm: {name: target-tracking, args: {estimate: false}}",
+		"algorithm: {name: target-tracking, args: {floorQuantile: 0.5, floorWindow: 10m}}",
+		"algorithm: {name: hpa}",
+		"algorithm: {name: burst}",
+		"algorithm: {name: queue}",
+		"algorithms: [{name: target-tracking}, {name: burst}]",
+		"algorithms: [{name: burst}, {name: schedule, args: {windows: [{days: '*', start: '12:30', end: '13:00', replicas: 5}]}}]",
 	} {
-		src := head + "algorithm: " + algo + "\n"
-		if !strings.HasPrefix(algo, "{") {
-			src = head + "algorithm: {name: " + algo + "}\n"
-		}
-		if algo == "queue" { // the load is the backlog
+		src := head + algo + "\n"
+		if strings.Contains(algo, "queue") { // the load is the backlog
 			src = strings.Replace(src, "{kind: qps, perReplica: 10}", "{kind: queue, queue: jobs, drainTime: 2m, ratePerReplica: 10}", 1)
 		}
 		p := mustParse(t, src)

@@ -176,8 +176,9 @@ default. Each setting's sweep is read at each of hpa's
 frontier points as benchmarks.md reads the defaults' (on its frontier, linearly between the two targets around hpa's
 cost), and the **best setting** column gives the setting that meets goal 1 there with the least overload, or else
 the one with the least overload: the best of %d tunings, picked per trace and per cost with hindsight, which is more
-than any default can do. Each cell is the overload and the reversals as shares of hpa's. The last section asks the
-same of the margin's form with a perfect metric.
+than any default can do. Each cell is the overload and the reversals as shares of hpa's. Under the summary, the
+settings are ranked by the points at which each one meets goal 1 over all the traces: what one default could
+do. The last section asks the same of the margin's form with a perfect metric.
 
 `, goalOverload, strings.Join(vals, ", "), n, strings.Join(spreads, ", "), strings.Join(spares, ", "), strings.Join(levelDowns, ", "), n)
 	fmt.Fprintf(w, "| trace | goal 1 met, defaults | goal 1 met, best setting |\n|---|---|---|\n")
