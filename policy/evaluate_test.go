@@ -492,9 +492,9 @@ func clonePast(past [][]Sample) [][]Sample {
 
 // After a stretch of readings that may be low (a sum over fewer pods than are ready, or a query Prometheus warned
 // about, reading low as such readings do), no algorithm, alone or combined, scales in further than it would had
-// those readings been missing: each walk runs twice, once with the doubtful readings and once without them, and the two are compared
-// at the first good reading after each stretch. predictive is left out: its forecast reads a doubtful reading,
-// as the best there is of that time (Sample.Low).
+// those readings been missing: each walk runs twice, once with the doubtful readings and once without them, and
+// the two are compared at the first good reading after each stretch. predictive is left out: its forecast reads
+// a doubtful reading, as the best there is of that time (Sample.Low).
 func TestDoubtfulStretch(t *testing.T) {
 	const head = "target: {namespace: shop, name: web}\nminReplicas: 1\nmaxReplicas: 200\nmetrics: [{kind: qps, perReplica: 10}]\n"
 	for _, algo := range []string{
