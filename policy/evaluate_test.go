@@ -545,28 +545,29 @@ func TestDoubtfulStretch(t *testing.T) {
 				}
 				in := Input{Now: now, Current: cur, Ready: cur, Metrics: []Observation{o}, Past: past}
 				d, nh := p.Evaluate(in, h)
-				doubtful := o.Doubtful(cur)
-				tin := in
-				tin.Past = tpast
-				if doubtful {
-					tin.Metrics = []Observation{{Reason: "query failed"}}
-				}
-				if !twin {
-					th, tpast = h, clonePast(past) // the twin starts from the walk's state
-					tin.Past = tpast
-				}
-				td, tnh := p.Evaluate(tin, th)
-				if twin && !doubtful {
-					checks++
-					if d.Desired < td.Desired && d.Desired < cur {
-						t.Fatalf("%s, seed %d, step %d: %d -> %d after a stretch of doubtful readings; %d had they been missing",
-							algo, seed, step, cur, d.Desired, td.Desired)
+				// The twin runs beside the walk from a doubtful reading on, while both hold; once either moves,
+				// or at the first good reading, where the two are compared, they part.
+				if doubtful := o.Doubtful(cur); twin || doubtful {
+					if !twin {
+						th, tpast = h, clonePast(past) // the twin starts from the walk's state
 					}
+					tin := in
+					tin.Past = tpast
+					if doubtful {
+						tin.Metrics = []Observation{{Reason: "query failed"}}
+					}
+					td, tnh := p.Evaluate(tin, th)
+					if !doubtful {
+						checks++
+						if d.Desired < td.Desired && d.Desired < cur {
+							t.Fatalf("%s, seed %d, step %d: %d -> %d after a stretch of doubtful readings; %d had they been missing",
+								algo, seed, step, cur, d.Desired, td.Desired)
+						}
+					}
+					twin = doubtful && d.Desired == cur && td.Desired == cur
+					tnh.Failures = nh.Failures // missing readings count towards no fallback in the twin
+					th, tpast = tnh, AppendPast(tpast, tin, p.Lookback())
 				}
-				// The twin runs on while the walk holds on doubtful readings; once either moves, they part.
-				twin = doubtful && d.Desired == cur && td.Desired == cur
-				tnh.Failures = nh.Failures // missing readings count towards no fallback in the twin
-				th, tpast = tnh, AppendPast(tpast, tin, p.Lookback())
 				if d.Scale() {
 					nh = nh.Scaled(now, cur, d.Desired)
 				}

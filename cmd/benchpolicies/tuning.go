@@ -271,17 +271,18 @@ func rankReport(w io.Writer, ts []tuned) {
 		fmt.Fprintf(w, " %s |", t.name)
 	}
 	fmt.Fprintf(w, "\n|---|---|---|%s\n", strings.Repeat("---|", len(ts)))
+	place := 0
 	for i, r := range rs {
-		if i >= rankShown && !isDefault(r.label) {
+		if i == 0 || r.total != rs[i-1].total {
+			place = i + 1 // ties share the better place
+		}
+		def := isDefault(r.label)
+		if i >= rankShown && !def {
 			continue
 		}
 		label := r.label
-		if isDefault(label) {
+		if def {
 			label += " (the defaults)"
-		}
-		place := i + 1
-		for place > 1 && rs[place-2].total == r.total {
-			place-- // ties share the better place
 		}
 		fmt.Fprintf(w, "| %d | %s | %d |", place, label, r.total)
 		for _, n := range r.met {
