@@ -58,6 +58,10 @@ type Options struct {
 	Interval time.Duration // pass period; default 15s
 	DryRun   bool
 	Retries  int // conflict retries per target and pass; default 3
+	// FillWait is how long a pass waits (real time, as the queries' timeouts) for the backfills it started before
+	// it decides without them; one that takes longer goes on beside the passes, and a later pass merges it.
+	// Default 2s.
+	FillWait time.Duration
 }
 
 // Controller runs passes over the targets of a policy store.
@@ -72,6 +76,8 @@ type Controller struct {
 
 	mu      sync.Mutex
 	targets map[string]*target // by "namespace/name"
+	fills   sync.WaitGroup     // backfills in flight
+	fillers chan struct{}      // a slot for each backfill that may read Prometheus at once (maxFills)
 	// seen is what /decisions shows: each target's latest outcome, taken after every pass and Reset, so that
 	// reading it never waits for a pass's queries and writes.
 	seen atomic.Pointer[[]Seen]
@@ -91,6 +97,7 @@ type target struct {
 	filled   bool              // past was backfilled from Prometheus (or there was nothing to fill)
 	fillAt   time.Time         // after a failed backfill: the next try, not before
 	fillWait time.Duration     // the wait after the last failed backfill (0: none failed)
+	fill     *fill             // the backfill in flight, if any
 	lastEval time.Time
 	pinned   int32              // the paused-replicas pin last applied (-1: none)
 	last     Outcome            // of the last pass the target was due at
@@ -130,10 +137,14 @@ func New(opts Options, log *zap.Logger, clk clock.WithTicker, source MetricSourc
 	if opts.Retries == 0 {
 		opts.Retries = 3
 	}
+	if opts.FillWait == 0 {
+		opts.FillWait = 2 * time.Second
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Controller{opts: opts, log: log, clock: clk, source: source, cluster: cluster, store: store, m: m, targets: map[string]*target{}}
+	return &Controller{opts: opts, log: log, clock: clk, source: source, cluster: cluster, store: store, m: m, targets: map[string]*target{},
+		fillers: make(chan struct{}, maxFills)}
 }
 
 // Outcome is what a pass did with one target.
@@ -158,8 +169,9 @@ type PassResult struct {
 func (c *Controller) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for key := range c.targets {
+	for key, tg := range c.targets {
 		c.m.forget(key, false)
+		tg.forgetPast() // stops its backfill, if one is in flight
 	}
 	c.targets = map[string]*target{}
 	c.seen.Store(nil)
@@ -172,6 +184,7 @@ func (c *Controller) Reset() {
 func (c *Controller) Run(ctx context.Context, lead func() error) {
 	t := c.clock.NewTicker(c.opts.Interval)
 	defer t.Stop()
+	defer c.fills.Wait() // the backfills end with ctx: none outlasts Run
 	for {
 		c.Pass(ctx, lead)
 		select {
@@ -220,14 +233,24 @@ func (c *Controller) Pass(ctx context.Context, lead func() error) PassResult {
 			res.Outcomes = append(res.Outcomes, Outcome{Target: key, Skipped: "NotDue"})
 		}
 	}
-	for key := range c.targets {
+	for key, tg := range c.targets {
 		if !keep[key] {
+			tg.forgetPast()
 			delete(c.targets, key)
 			c.m.forget(key, true)
 		}
 	}
 
+	// The backfills the due targets need read Prometheus beside this pass's queries; the pass waits for them
+	// only up to FillWait.
+	var fills []*fill
+	for _, p := range due {
+		if f := c.startFill(ctx, p, c.targets[p.Target.String()], now); f != nil {
+			fills = append(fills, f)
+		}
+	}
 	fetched := c.source.Fetch(ctx, due, now)
+	c.await(ctx, fills)
 	res.Queries = fetched.Queries
 	for _, w := range fetched.Warnings {
 		c.log.Warn("query warning", zap.String("warning", w))
@@ -389,7 +412,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	delete(tg.warned, "HPAConflict")
 
 	tg.lastEval = now
-	c.backfill(ctx, p, tg, now, log)
+	c.backfill(p, tg, now, log)
 	h := tg.hist
 	lookback := p.Lookback()
 	var in policy.Input
@@ -445,44 +468,122 @@ func (tg *target) restart() {
 	tg.forgetPast()
 }
 
-// forgetPast drops the past readings, which the next evaluation backfills again from Prometheus at once.
+// forgetPast drops the past readings, which the next evaluation backfills again from Prometheus at once, and
+// stops a backfill in flight, which may read what the past no longer is about (another policy).
 func (tg *target) forgetPast() {
-	tg.past, tg.filled, tg.fillAt, tg.fillWait = nil, false, time.Time{}, 0
+	if tg.fill != nil {
+		tg.fill.cancel()
+	}
+	tg.past, tg.filled, tg.fillAt, tg.fillWait, tg.fill = nil, false, time.Time{}, 0, nil
 }
 
 // backfillRetry is how long after a first failed backfill the next one is tried, and backfillRetryMax the
 // longest wait, which the wait doubles to after each further failure: Prometheus may be down, or the range
-// may fail for good (a query whose series do not exist yet), and each try costs a range query per metric
-// within the pass.
+// may fail for good (a query whose series do not exist yet), and each try costs Prometheus a range query per
+// metric.
 const (
 	backfillRetry    = 5 * time.Minute
 	backfillRetryMax = time.Hour
 )
 
-// backfill gives a target whose algorithms look back its past readings from Prometheus, once; after a failure,
-// again backfillRetry later, then after twice as long each time up to backfillRetryMax, until one succeeds.
-// Readings of a metric whose range query Prometheus warned about (a partial response may have left out series)
-// are marked as possibly low. The readings the daemon saw itself from its first good one on are kept as they
-// were (with their marks), and the backfill fills in the time before them.
-func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
+// maxFills is how many backfills may read Prometheus at once: a new leader with many targets that look back
+// would otherwise send all their range queries together.
+const maxFills = 4
+
+// fill is a backfill in flight. Its range queries run beside the passes, so that a slow Prometheus, or one that
+// times them out, delays no target's decisions (each range query may take the query timeout, and a long lookback
+// is several queries per metric); until it ends, the target is decided without its past, as after a failed one.
+type fill struct {
+	at     time.Time // the pass it started at
+	done   chan struct{}
+	rec    *metrics.Recording // once done: what it read, or
+	err    error              // why it failed
+	cancel context.CancelFunc
+	slow   bool // a pass has already logged that it goes on without it
+}
+
+// startFill starts reading a target's past from Prometheus when its algorithms look back and it has none yet:
+// once; after a failure, again backfillRetry later, then after twice as long each time up to backfillRetryMax,
+// until one succeeds. A target that the pass will leave alone (paused, owned by an HPA, not found) starts none.
+func (c *Controller) startFill(ctx context.Context, p *policy.Policy, tg *target, now time.Time) *fill {
 	lookback := p.Lookback()
 	bf, ok := c.source.(Backfiller)
-	if tg.filled || lookback <= 0 || !ok || now.Before(tg.fillAt) {
+	if tg.filled || tg.fill != nil || lookback <= 0 || !ok || now.Before(tg.fillAt) {
+		return nil
+	}
+	if w, err := c.cluster.Workload(p.Target); err != nil || w.Paused || w.HPA != "" {
+		return nil
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	f := &fill{at: now, done: make(chan struct{}), cancel: cancel}
+	tg.fill = f
+	c.fills.Add(1)
+	go func() {
+		defer c.fills.Done()
+		defer close(f.done)
+		defer cancel()
+		select {
+		case c.fillers <- struct{}{}:
+			defer func() { <-c.fillers }()
+		case <-fctx.Done():
+			f.err = fctx.Err()
+			return
+		}
+		f.rec, f.err = bf.Record(fctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
+	}()
+	return f
+}
+
+// await waits for fills to end, for at most FillWait.
+func (c *Controller) await(ctx context.Context, fills []*fill) {
+	if len(fills) == 0 {
 		return
 	}
-	rec, err := bf.Record(ctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
-	if err != nil {
+	wctx, cancel := context.WithTimeout(ctx, c.opts.FillWait)
+	defer cancel()
+	for _, f := range fills {
+		select {
+		case <-f.done:
+		case <-wctx.Done():
+			return
+		}
+	}
+}
+
+// backfill merges a target's ended backfill into its past readings. Readings of a metric whose range query
+// Prometheus warned about (a partial response may have left out series) are marked as possibly low. The
+// readings the daemon saw itself from its first good one on are kept as they were (with their marks), and the
+// backfill fills in the time before them.
+func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
+	f := tg.fill
+	if f == nil {
+		return
+	}
+	lookback := p.Lookback()
+	select {
+	case <-f.done:
+	default:
+		if !f.slow {
+			f.slow = true
+			log.Info("history still being read from Prometheus: algorithms that look back go on without it until it ends",
+				zap.Duration("lookback", lookback), zap.Duration("since", now.Sub(f.at)))
+		}
+		return
+	}
+	tg.fill = nil
+	if f.err != nil {
 		tg.fillWait = min(max(2*tg.fillWait, backfillRetry), backfillRetryMax)
-		tg.fillAt = now.Add(tg.fillWait)
+		tg.fillAt = f.at.Add(tg.fillWait)
 		log.Warn("no history from Prometheus: algorithms that look back go on without it, and it is tried again later",
-			zap.Duration("lookback", lookback), zap.Duration("retry", tg.fillWait), zap.Error(err))
+			zap.Duration("lookback", lookback), zap.Duration("retry", tg.fillAt.Sub(now)), zap.Error(f.err))
 		return
 	}
+	rec := f.rec
 	tg.filled = true
 	past := make([][]policy.Sample, len(p.Metrics))
 	for j, m := range p.Metrics {
 		low := rec.Warned(m.Name)
-		var seen []policy.Sample // the daemon's own readings since an earlier, failed, backfill
+		var seen []policy.Sample // the daemon's own readings since the backfill started (or an earlier one failed)
 		if j < len(tg.past) {
 			seen = tg.past[j]
 		}
@@ -501,7 +602,8 @@ func (c *Controller) backfill(ctx context.Context, p *policy.Policy, tg *target,
 		past[j] = append(past[j], seen...)
 	}
 	tg.past = past
-	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback), zap.Strings("warnings", rec.Warnings))
+	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback),
+		zap.Duration("took", now.Sub(f.at)), zap.Strings("warnings", rec.Warnings))
 }
 
 // write applies a replica count unless in dry-run or without leadership.

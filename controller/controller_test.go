@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +51,11 @@ type prom struct {
 	queries []string
 	ranges  int // range queries asked
 	delay   time.Duration
+	// hold, when set, keeps range queries unanswered until it is closed (or the query is cancelled); held counts
+	// those waiting now, and cancelled those whose client gave up.
+	hold      chan struct{}
+	held      atomic.Int32
+	cancelled atomic.Int32
 }
 
 type rule struct {
@@ -73,10 +80,19 @@ func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ranged {
 		p.ranges++
 	}
-	rules, delay := p.rules, p.delay
+	rules, delay, hold := p.rules, p.delay, p.hold
 	p.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
+	}
+	if ranged && hold != nil {
+		p.held.Add(1)
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			p.cancelled.Add(1)
+		}
+		p.held.Add(-1)
 	}
 	for _, ru := range rules {
 		if strings.Contains(q, ru.contains) {
@@ -113,16 +129,17 @@ func vector(series ...string) string {
 // fixture is a controller over real parts where cheap: the metrics client over HTTP, client-go informers over
 // the fake clientset, and policy files on disk.
 type fixture struct {
-	t      *testing.T
-	prom   *prom
-	client *fake.Clientset
-	scales *scalefake.FakeScaleClient
-	kube   *Kube
-	events *record.FakeRecorder
-	clock  *clocktesting.FakeClock
-	store  *Store
-	ctl    *Controller
-	dir    string
+	t       *testing.T
+	prom    *prom
+	client  *fake.Clientset
+	scales  *scalefake.FakeScaleClient
+	kube    *Kube
+	events  *record.FakeRecorder
+	clock   *clocktesting.FakeClock
+	store   *Store
+	ctl     *Controller
+	dir     string
+	promURL string
 }
 
 const webPolicy = `
@@ -138,6 +155,7 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	f := &fixture{t: t, prom: &prom{}, clock: clocktesting.NewFakeClock(t0), dir: t.TempDir()}
 	srv := httptest.NewServer(f.prom)
 	t.Cleanup(srv.Close)
+	f.promURL = srv.URL
 	mc, err := metrics.New(metrics.Config{Address: srv.URL, Timeout: 200 * time.Millisecond, MaxAge: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -1124,6 +1142,89 @@ func TestBackfillAfterPause(t *testing.T) {
 	f.ctl.Pass(context.Background(), always)
 	if f.prom.ranges != 2 {
 		t.Errorf("after a pause: %d range queries in all; want 2, the past backfilled again", f.prom.ranges)
+	}
+}
+
+// A backfill that Prometheus is slow to answer delays no decision: the pass waits for it only FillWait, decides
+// without the past (here a scale-up on a reading of twice the target), starts no second one while it is in
+// flight, and merges it at the first pass after it ends. A reload stops the one in flight, whose past is about the
+// policy before the edit.
+func TestBackfillBesidePass(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	mc, err := metrics.New(metrics.Config{Address: f.promURL, Timeout: 5 * time.Second, MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ctl = New(Options{Interval: 15 * time.Second, FillWait: 10 * time.Millisecond}, zap.NewNop(), f.clock, mc, f.kube, f.store, nil)
+	burst := strings.Replace(webPolicy, "metrics:", "algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics:", 1)
+	f.warmWith(burst)
+	f.prom.hold = make(chan struct{})
+	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"50"],[%d,"50"]]}]}}`
+	pass := func(at time.Duration) {
+		f.clock.SetTime(t0.Add(at))
+		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", f.clock.Now())),
+			rangeBody: fmt.Sprintf(matrix, t0.Add(-time.Minute).Unix(), t0.Add(-30*time.Second).Unix())})
+		f.ctl.Pass(context.Background(), always)
+	}
+	waitHeld := func(want int32) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); f.prom.held.Load() != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d range queries held; want %d", f.prom.held.Load(), want)
+			}
+		}
+	}
+
+	pass(0)
+	tg := f.ctl.targets["shop/web"]
+	if p := strings.Join(f.patches(), ","); p != "shop/web=8" {
+		t.Errorf("first pass, with the backfill unanswered: patches %q; want shop/web=8, decided without the past", p)
+	}
+	waitHeld(1)
+	if tg.filled || len(tg.past) != 1 || len(tg.past[0]) != 1 {
+		t.Errorf("first pass: filled %v, past %v; want only the pass's own reading", tg.filled, tg.past)
+	}
+	pass(15 * time.Second)
+	if f.prom.ranges != 1 || f.prom.held.Load() != 1 {
+		t.Errorf("second pass: %d range queries asked, %d held; want the first still in flight and no other", f.prom.ranges, f.prom.held.Load())
+	}
+
+	close(f.prom.hold)
+	waitHeld(0)
+	f.ctl.fills.Wait()
+	pass(30 * time.Second)
+	if !tg.filled || f.prom.cancelled.Load() != 0 {
+		t.Fatalf("after the backfill ended: filled %v, %d range queries cancelled; want it merged", tg.filled, f.prom.cancelled.Load())
+	}
+	var got []string // the readings, without the backfill's steps that had none
+	for _, s := range tg.past[0] {
+		if !math.IsNaN(s.Value) {
+			got = append(got, fmt.Sprintf("%s=%g", s.Time.Sub(t0), s.Value))
+		}
+	}
+	if got, want := strings.Join(got, " "), "-1m0s=50 -30s=50 0s=100 15s=100 30s=100"; got != want {
+		t.Errorf("past %s; want %s: the backfill's, then the daemon's own from the pass it started at", got, want)
+	}
+
+	// Another backfill in flight, and the policy edited: it is stopped, and one for the new policy starts.
+	f.prom.hold = make(chan struct{})
+	defer close(f.prom.hold)
+	f.ctl.targets["shop/web"].forgetPast()
+	pass(45 * time.Second)
+	waitHeld(1)
+	f.write("web.yaml", strings.Replace(burst, "maxReplicas: 20", "maxReplicas: 30", 1))
+	if err := f.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	stale := tg.fill
+	pass(time.Minute)
+	<-stale.done
+	if !errors.Is(stale.err, context.Canceled) {
+		t.Errorf("the backfill in flight at the reload ended with %v; want it cancelled", stale.err)
+	}
+	waitHeld(1) // the new policy's
+	if f.prom.ranges != 3 {
+		t.Errorf("%d range queries in all; want 3: the first, the one the reload stopped, the new policy's", f.prom.ranges)
 	}
 }
 

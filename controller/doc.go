@@ -26,6 +26,9 @@
 //   - Leadership is checked against the Lease itself before every write and before each pass's decisions (one GET
 //     each), so a replica frozen past its lease neither writes nor reports; a Lease that cannot be read fails
 //     the write as a ScaleFailed, and the pass goes on.
+//   - Backfills (the past that predictive, burst and target-tracking's floor look back on) run beside the passes,
+//     at most maxFills at once; a pass waits up to Options.FillWait for those it started and then decides without
+//     them, so a slow range query delays no target's scale-up, and a later pass merges the result.
 //   - Lasting conditions (broken or partial metrics, an HPA) are Warned when they start or change and every 10
 //     minutes while they last (warn); a partial one lasts while any reading is partial or warned, whatever the
 //     decisions on it, so that client-go's per-object Event budget is left for ScaleFailed. Every
