@@ -31,7 +31,11 @@ type Workload struct {
 	ResourceVersion string
 	Paused          bool   // podpilot.io/paused: "true", or a pin
 	Pin             *int32 // podpilot.io/paused-replicas
-	HPA             string // name of a HorizontalPodAutoscaler targeting it, if any
+	// PinOverridden says that someone other than podpilot set the count after the pin was last set, or at a time
+	// the Deployment's managedFields do not give (pinOverridden). A leader that has not applied the pin itself
+	// leaves the count as it is then.
+	PinOverridden bool
+	HPA           string // name of a HorizontalPodAutoscaler targeting it, if any
 }
 
 // Cluster is the controller's view of Kubernetes.
@@ -385,7 +389,11 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		tg.restart()
 		// A pin is applied once per value: after that (or when the target is already at it), the target is
 		// held wherever it is, and a manual scale lasts.
-		if w.Pin != nil && *w.Pin == w.Spec {
+		if w.Pin != nil && (*w.Pin == w.Spec || tg.pinned == -1 && w.PinOverridden) {
+			if *w.Pin != w.Spec && *w.Pin != tg.pinned {
+				log.Info("paused target: someone else set its count after its pin was set (or at a time the managedFields do not give): the pin is not applied again",
+					zap.Int32("replicas", w.Spec), zap.Int32("pin", *w.Pin))
+			}
 			tg.pinned = *w.Pin
 		}
 		if w.Pin != nil && *w.Pin != w.Spec && *w.Pin != tg.pinned {

@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	scalefake "k8s.io/client-go/scale/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -281,7 +282,7 @@ var web = policy.Target{Namespace: "shop", Name: "web", Kind: "Deployment"}
 // warm gives every target a history old enough to hold nothing back, as after a long time in the lead.
 func (f *fixture) warm() {
 	for _, p := range f.store.Policies() {
-		f.ctl.targets[p.Target.String()] = &target{hist: policy.History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour)}}
+		f.ctl.targets[p.Target.String()] = &target{pinned: -1, hist: policy.History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour)}}
 	}
 }
 
@@ -1093,6 +1094,101 @@ func TestPassPinAlreadyThere(t *testing.T) {
 	f.ctl.Pass(context.Background(), always)
 	if p := f.patches(); len(p) != 0 {
 		t.Errorf("patches = %v; want none: the pin held when it came, and the manual scale lasts", p)
+	}
+}
+
+// entry is a managedFields entry: manager set fields (JSON of the managed-fields set) at seconds past t0, or
+// at no recorded time (as the scale subresource records its updates) when at is untimed.
+func entry(manager, subresource string, at int, fields string) metav1.ManagedFieldsEntry {
+	e := metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Subresource: subresource,
+		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	if at != untimed {
+		tm := metav1.NewTime(t0.Add(time.Duration(at) * time.Second))
+		e.Time = &tm
+	}
+	return e
+}
+
+const (
+	untimed    = math.MinInt
+	pinField   = `{"f:metadata":{"f:annotations":{".":{},"f:podpilot.io/paused-replicas":{}}}}`
+	countField = `{"f:spec":{"f:replicas":{}}}`
+)
+
+// noHPAs is a Kube whose cache holds no HPA, to read Workloads from Deployments.
+func noHPAs() *Kube {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	return &Kube{hpas: autoscalinglisters.NewHorizontalPodAutoscalerLister(idx)}
+}
+
+func TestPinOverridden(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		entries []metav1.ManagedFieldsEntry
+		want    bool
+	}{
+		{name: "no managed fields (an API server that tracks none)"},
+		{name: "podpilot set the count last", entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-annotate", "", 10, pinField), entry(FieldManager, "scale", untimed, countField)}},
+		{name: "kubectl scale, at no recorded time", want: true, entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-annotate", "", 10, pinField), entry("kubectl", "scale", untimed, countField)}},
+		{name: "an edit of the count before the pin", entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-edit", "", 5, countField), entry("kubectl-annotate", "", 10, pinField)}},
+		{name: "an edit of the count after the pin", want: true, entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-annotate", "", 10, pinField), entry("kubectl-edit", "", 30, countField)}},
+		{name: "the latest pin counts", entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-edit", "", 30, countField), entry("kubectl-annotate", "", 10, pinField), entry("helm", "", 40, pinField)}},
+		{name: "one edit set both (a tie)",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-edit", "", 10, `{"f:metadata":{"f:annotations":{"f:podpilot.io/paused-replicas":{}}},"f:spec":{"f:replicas":{}}}`)}},
+		{name: "another annotation is no pin", entries: []metav1.ManagedFieldsEntry{
+			entry("kubectl-annotate", "", 10, `{"f:metadata":{"f:annotations":{"f:podpilot.io/paused":{}}}}`), entry("kubectl", "scale", untimed, countField)}},
+		{name: "an entry that does not parse is skipped",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-annotate", "", 10, pinField), entry("x", "", 20, `{"f:spec":`)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := DeploymentFor(web, 5, 5, map[string]string{AnnotationPausedReplicas: "3"})
+			d.ManagedFields = c.entries
+			if got := pinOverridden(d); got != c.want {
+				t.Errorf("pinOverridden = %v; want %v", got, c.want)
+			}
+			// The cache keeps the answer when it drops the managed fields, and the Workload reads it either way.
+			w, _ := noHPAs().workload(web, d)
+			slimmed, _ := slim(d.DeepCopy())
+			cw, _ := noHPAs().workload(web, slimmed.(*appsv1.Deployment))
+			if w.PinOverridden != c.want || cw.PinOverridden != c.want {
+				t.Errorf("PinOverridden from the API server %v, from the cache %v; want %v", w.PinOverridden, cw.PinOverridden, c.want)
+			}
+		})
+	}
+	// The cache's mark is podpilot's own: one on the object itself is dropped.
+	d := DeploymentFor(web, 5, 5, map[string]string{AnnotationPausedReplicas: "3", cachedPinOverridden: "true"})
+	slimmed, _ := slim(d)
+	if w, _ := noHPAs().workload(web, slimmed.(*appsv1.Deployment)); w.PinOverridden {
+		t.Error("a Deployment annotated with the cache's mark reads overridden")
+	}
+}
+
+// A new leader (or a restarted podpilot) does not apply a pin again over a count someone else set after it (here
+// with kubectl scale, which the managedFields record with no time); it applies one set after an edit of the count,
+// and one set while podpilot owned the count.
+func TestPassPinNewLeader(t *testing.T) {
+	manual := DeploymentFor(web, 8, 8, map[string]string{AnnotationPausedReplicas: "5"})
+	manual.ManagedFields = []metav1.ManagedFieldsEntry{entry("kubectl-annotate", "", -600, pinField), entry("kubectl", "scale", untimed, countField)}
+	edited := DeploymentFor(policy.Target{Namespace: "shop", Name: "api"}, 8, 8, map[string]string{AnnotationPausedReplicas: "5"})
+	edited.ManagedFields = []metav1.ManagedFieldsEntry{entry("kubectl-edit", "", -600, countField), entry("kubectl-annotate", "", -10, pinField)}
+	ours := DeploymentFor(policy.Target{Namespace: "shop", Name: "cart"}, 8, 8, map[string]string{AnnotationPausedReplicas: "5"})
+	ours.ManagedFields = []metav1.ManagedFieldsEntry{entry(FieldManager, "scale", untimed, countField), entry("kubectl-annotate", "", -10, pinField)}
+	f := newFixture(t, manual, edited, ours)
+	for _, name := range []string{"api", "cart"} {
+		f.write(name+".yaml", strings.ReplaceAll(webPolicy, "name: web", "name: "+name))
+	}
+	f.store.Reload()
+	f.warm()
+	f.ctl.Pass(context.Background(), always)
+	got := f.patches()
+	slices.Sort(got)
+	if got := strings.Join(got, ","); got != "shop/api=5,shop/cart=5" {
+		t.Errorf("patches = %q; want api and cart pinned to 5, and web left at the 8 it was scaled to by hand", got)
 	}
 }
 

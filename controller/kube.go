@@ -33,6 +33,9 @@ import (
 	"github.com/podpilot/podpilot/policy"
 )
 
+// FieldManager is the manager podpilot's writes are recorded under in a Deployment's managedFields.
+const FieldManager = "podpilot"
+
 // The annotations that pause a target.
 const (
 	AnnotationPaused         = "podpilot.io/paused"
@@ -97,15 +100,77 @@ func slim(obj any) (any, error) {
 	if !ok {
 		return obj, nil // a tombstone: its object was slimmed when it was cached
 	}
+	d, deployment := obj.(*appsv1.Deployment)
+	if deployment {
+		// What a pass reads of the managedFields, kept in the cached copy only (and never taken from the object).
+		a := d.Annotations
+		delete(a, cachedPinOverridden)
+		if _, ok := a[AnnotationPausedReplicas]; ok && pinOverridden(d) {
+			a[cachedPinOverridden] = "true"
+		}
+		d.Spec.Template = corev1.PodTemplateSpec{}
+	}
 	m.SetManagedFields(nil)
 	if a := m.GetAnnotations(); a[lastApplied] != "" {
 		delete(a, lastApplied)
 		m.SetAnnotations(a)
 	}
-	if d, ok := obj.(*appsv1.Deployment); ok {
-		d.Spec.Template = corev1.PodTemplateSpec{}
-	}
 	return obj, nil
+}
+
+// cachedPinOverridden is the annotation that slim gives a cached Deployment whose pin was overridden
+// (pinOverridden), as it drops the managedFields that say so.
+const cachedPinOverridden = "podpilot.io/internal-pin-overridden"
+
+// pinOverridden reports whether d's managedFields say that someone other than podpilot set spec.replicas after
+// the paused-replicas annotation was last set, or at a time they do not give: an update through the scale
+// subresource (kubectl scale) records none. Then a leader that has not applied the pin itself leaves the count as
+// it is: the pin was applied by an earlier leader and someone scaled the target since, or (when it cannot tell)
+// it may have been. A count podpilot set last, or one set before the pin, is not overridden, and neither is an
+// object without those entries (an API server that tracks no fields): its pin is applied. The entries' times are
+// to the second, and a tie is not overridden: a pin and a count in the same second is most likely one edit that
+// set both.
+func pinOverridden(d *appsv1.Deployment) bool {
+	var pinAt, countAt time.Time
+	other, untimed := false, false
+	for _, e := range d.ManagedFields {
+		if e.FieldsV1 == nil {
+			continue
+		}
+		var f map[string]any
+		if json.Unmarshal(e.FieldsV1.Raw, &f) != nil {
+			continue
+		}
+		if owns(f, "f:metadata", "f:annotations", "f:"+AnnotationPausedReplicas) && e.Time != nil && e.Time.After(pinAt) {
+			pinAt = e.Time.Time
+		}
+		if !owns(f, "f:spec", "f:replicas") {
+			continue
+		}
+		if e.Manager == FieldManager {
+			return false // podpilot's own count: a pin it has not met it has not applied
+		}
+		other = true
+		switch {
+		case e.Time == nil:
+			untimed = true
+		case e.Time.After(countAt):
+			countAt = e.Time.Time
+		}
+	}
+	return !pinAt.IsZero() && other && (untimed || countAt.After(pinAt))
+}
+
+// owns reports whether the managed-fields set f holds the field at path.
+func owns(f map[string]any, path ...string) bool {
+	for _, p := range path {
+		next, ok := f[p].(map[string]any)
+		if !ok {
+			return false
+		}
+		f = next
+	}
+	return true
 }
 
 // Start starts the informers and waits for their caches, or for ctx.
@@ -146,6 +211,12 @@ func (k *Kube) workload(t policy.Target, d *appsv1.Deployment) (Workload, error)
 		w.Spec = *d.Spec.Replicas
 	}
 	w.Paused, w.Pin = paused(d.Annotations)
+	if w.Pin != nil {
+		w.PinOverridden = d.Annotations[cachedPinOverridden] == "true" // a cached copy
+		if d.ManagedFields != nil {
+			w.PinOverridden = pinOverridden(d) // read from the API server
+		}
+	}
 	w.HPA, err = k.hpaFor(t)
 	return w, err
 }
@@ -208,7 +279,7 @@ func (k *Kube) Scale(ctx context.Context, t policy.Target, w Workload, replicas 
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	_, err = k.scales.Scales(t.Namespace).Patch(ctx, deploymentsGVR, t.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = k.scales.Scales(t.Namespace).Patch(ctx, deploymentsGVR, t.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
 	return err
 }
 

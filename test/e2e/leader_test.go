@@ -35,10 +35,12 @@ func TestLeaderFailover(t *testing.T) {
 	c := harness.StartCluster(t)
 	cs := c.Client(t)
 	c.Apply(t, deployment("failover", "web", 2, nil))
+	c.Apply(t, deployment("failover", "pinned", 2, map[string]string{"podpilot.io/paused-replicas": "3"}))
 	w := harness.StartWorkload(t, "--kubeconfig", c.Kubeconfig, "--target", "failover/web=const:60")
 	prom := harness.StartPrometheus(t, w.Addr)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "failover.yaml"), []byte(failoverPolicy), 0o644)
+	os.WriteFile(filepath.Join(dir, "pinned.yaml"), []byte(strings.Replace(failoverPolicy, "name: web", "name: pinned", 1)), 0o644)
 	scales := watchScales(t, cs)
 	a := startPodpilot(t, c, prom.URL, dir, "podpilot-a", true)
 	b := startPodpilot(t, c, prom.URL, dir, "podpilot-b", true)
@@ -91,6 +93,23 @@ func TestLeaderFailover(t *testing.T) {
 	})
 	sw.Lap("one writer")
 
+	// The leader applies a pin once; an on-call engineer then scales the paused target by hand, and no later
+	// leader applies the pin again over that (the managedFields say that someone else set the count since).
+	t.Run("a pin is applied once, and a manual scale after it outlasts the leader", func(t *testing.T) {
+		waitReplicas(t, cs, "failover/pinned", 3, 30*time.Second)
+		ctx := context.Background()
+		sc, err := cs.AppsV1().Deployments("failover").GetScale(ctx, "pinned", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.Spec.Replicas = 4
+		if _, err := cs.AppsV1().Deployments("failover").UpdateScale(ctx, "pinned", sc, metav1.UpdateOptions{FieldManager: "e2e-oncall"}); err != nil {
+			t.Fatal(err)
+		}
+		waitReplicas(t, cs, "failover/pinned", 4, 30*time.Second)
+	})
+	pinnedAt := time.Now()
+
 	t.Run("the leader freezes: the standby takes over within the lease, keeps the window, and the old leader writes nothing", func(t *testing.T) {
 		w.SetDemand(t, "failover/web", 20) // wants 3 (2 and half a spare): a scale-down the 20 s window must delay
 		dropped := firstSeen(t, prom, query(t, failoverPolicy, 0), "failover/web qps below 25", 30*time.Second, func(v float64) bool { return v < 25 })
@@ -139,6 +158,12 @@ func TestLeaderFailover(t *testing.T) {
 		if standby.metric(t, "podpilot_scale_events_total", nil) == 0 {
 			t.Errorf("the new leader %s made no scale event", standby.Name)
 		}
+		if e := scales.since("failover/pinned", pinnedAt); len(e) != 0 {
+			t.Errorf("failover/pinned was scaled %v after its manual scale to 4: the new leader applied the pin again", e)
+		}
+		if len(standby.lines(`"msg":"paused target: someone else set its count after its pin was set`, `"target":"pinned"`)) == 0 {
+			t.Errorf("the new leader %s did not log that it leaves failover/pinned's pin alone", standby.Name)
+		}
 	})
 	sw.Lap("freeze and takeover")
 
@@ -156,6 +181,9 @@ func TestLeaderFailover(t *testing.T) {
 		harness.Eventually(t, 30*time.Second, "the revived leader scales", func() (bool, string) {
 			return len(scales.since("failover/web", killed)) > 0, fmt.Sprint(scales.replicas("failover/web"))
 		})
+		if e := scales.since("failover/pinned", pinnedAt); len(e) != 0 {
+			t.Errorf("failover/pinned was scaled %v after its manual scale to 4", e)
+		}
 	})
 	sw.Lap("kill and takeover")
 }
