@@ -94,7 +94,8 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // slim drops from each cached object what podpilot never reads: managedFields and kubectl's last-applied copy on
 // every object, and a Deployment's pod template. These are most of a Deployment's size, and the caches hold every
 // Deployment and HPA in the cluster, which is what the Pod's memory limit has to fit. Writes never start from a
-// cached object: Scale patches the scale subresource and Fresh reads from the API server.
+// cached object: Scale patches the scale subresource and Fresh reads from the API server. The one thing a pass
+// reads of the managedFields, whether a pinned Deployment's pin was overridden, is kept as a mark.
 func slim(obj any) (any, error) {
 	m, ok := obj.(metav1.Object)
 	if !ok {
