@@ -88,9 +88,10 @@ type Controller struct {
 }
 
 // Backfiller reads a target's metrics over a past range, to give algorithms that look back (predictive) their
-// history when the controller starts leading.
+// history when the controller starts leading, with the pods each reading covered and the target's ready pods
+// where Prometheus has them, so that readings that covered fewer pods than were ready are marked.
 type Backfiller interface {
-	Record(ctx context.Context, p *policy.Policy, start, end time.Time, step time.Duration) (*metrics.Recording, error)
+	RecordReplay(ctx context.Context, p *policy.Policy, start, end time.Time, step time.Duration, d metrics.Deployment) (*metrics.Recording, []string, error)
 }
 
 // target is the controller's memory of one target.
@@ -504,8 +505,9 @@ const maxFills = 4
 type fill struct {
 	at     time.Time // the pass it started at
 	done   chan struct{}
-	rec    *metrics.Recording // once done: what it read, or
-	err    error              // why it failed
+	rec    *metrics.Recording // once done: what it read (and what it lacks: notes), or
+	notes  []string
+	err    error // why it failed
 	cancel context.CancelFunc
 	slow   bool // a pass has already logged that it goes on without it
 }
@@ -537,7 +539,11 @@ func (c *Controller) startFill(ctx context.Context, p *policy.Policy, tg *target
 			f.err = fctx.Err()
 			return
 		}
-		f.rec, f.err = bf.Record(fctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval)
+		d := metrics.Deployment{Ready: metrics.DefaultDeployment.Ready}
+		if p.Lookup(metrics.ReadyColumn) >= 0 {
+			d.Ready = "" // a metric of that name: no column for the ready pods
+		}
+		f.rec, f.notes, f.err = bf.RecordReplay(fctx, p, now.Add(-lookback), now.Add(-p.Interval), p.Interval, d)
 	}()
 	return f
 }
@@ -558,10 +564,11 @@ func (c *Controller) await(ctx context.Context, fills []*fill) {
 	}
 }
 
-// backfill merges a target's ended backfill into its past readings. Readings of a metric whose range query
-// Prometheus warned about (a partial response may have left out series) are marked as possibly low. The
-// readings the daemon saw itself from its first good one on are kept as they were (with their marks), and the
-// backfill fills in the time before them.
+// backfill merges a target's ended backfill into its past readings. Readings that may be low are marked so:
+// those of a metric whose range query Prometheus warned about (a partial response may have left out series), and
+// those that covered fewer pods than were ready then (by the metric's podsQuery and kube-state-metrics' ready
+// pods, where Prometheus has both). The readings the daemon saw itself from its first good one on are kept as
+// they were (with their marks), and the backfill fills in the time before them.
 func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *zap.Logger) {
 	f := tg.fill
 	if f == nil {
@@ -601,17 +608,31 @@ func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *
 			seen = seen[1:]
 		}
 		k := rec.Lookup(m.Name)
+		partial := partialAt(rec, m.Name)
 		for i, t := range rec.Times {
 			if len(seen) > 0 && !t.Before(seen[0].Time) {
 				break
 			}
-			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i], Low: low})
+			past[j] = append(past[j], policy.Sample{Time: t, Value: rec.Series[k].Values[i], Low: low || partial(i)})
 		}
 		past[j] = append(past[j], seen...)
 	}
 	tg.past = past
 	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback),
-		zap.Duration("took", now.Sub(f.at)), zap.Strings("warnings", rec.Warnings))
+		zap.Duration("took", now.Sub(f.at)), zap.Strings("warnings", rec.Warnings), zap.Strings("notes", f.notes))
+}
+
+// partialAt returns, for metric name of a backfill's recording, whether its reading at a row covered fewer pods
+// than were ready: false where the recording lacks either count, or either is missing at that row.
+func partialAt(rec *metrics.Recording, name string) func(int) bool {
+	pods, ready := rec.Lookup(name+metrics.PodsSuffix), rec.Lookup(metrics.ReadyColumn)
+	if pods < 0 || ready < 0 {
+		return func(int) bool { return false }
+	}
+	return func(i int) bool {
+		n, r := rec.Series[pods].Values[i], rec.Series[ready].Values[i]
+		return n < r // NaN compares false
+	}
 }
 
 // write applies a replica count unless in dry-run or without leadership.

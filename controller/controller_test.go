@@ -50,7 +50,7 @@ type prom struct {
 	mu      sync.Mutex
 	rules   []rule
 	queries []string
-	ranges  int // range queries asked
+	ranges  int // range queries asked that a rule answers (those for a metric)
 	delay   time.Duration
 	// hold, when set, keeps range queries unanswered until it is closed (or the query is cancelled); held counts
 	// those waiting now, and cancelled those whose client gave up.
@@ -78,10 +78,10 @@ func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ranged := strings.HasSuffix(r.URL.Path, "/query_range")
 	p.mu.Lock()
 	p.queries = append(p.queries, q)
-	if ranged {
+	rules, delay, hold := p.rules, p.delay, p.hold
+	if ranged && slices.ContainsFunc(rules, func(ru rule) bool { return strings.Contains(q, ru.contains) }) {
 		p.ranges++
 	}
-	rules, delay, hold := p.rules, p.delay, p.hold
 	p.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
@@ -108,6 +108,10 @@ func (p *prom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, ru.body)
 			return
 		}
+	}
+	if ranged {
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+		return
 	}
 	fmt.Fprint(w, vector())
 }
@@ -1321,6 +1325,44 @@ func TestBackfillBesidePass(t *testing.T) {
 	waitHeld(1) // the new policy's
 	if f.prom.ranges != 3 {
 		t.Errorf("%d range queries in all; want 3: the first, the one the reload stopped, the new policy's", f.prom.ranges)
+	}
+}
+
+// A backfilled reading that covered fewer pods than were ready then (by the metric's podsQuery and
+// kube-state-metrics' ready pods) is marked as possibly low, as the daemon's own would be; one where either count
+// is missing is not.
+func TestBackfillMarksPartial(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+	f.warmWith(strings.Replace(webPolicy, "metrics: [{kind: cpu, utilization: 50}]",
+		"algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics: [{kind: qps, perReplica: 25}]", 1))
+	matrix := func(values ...string) string {
+		var vs []string
+		for i, v := range values {
+			if v != "" {
+				vs = append(vs, fmt.Sprintf(`[%d,%q]`, t0.Add(time.Duration(i-4)*15*time.Second).Unix(), v))
+			}
+		}
+		return `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[` + strings.Join(vs, ",") + `]}]}}`
+	}
+	// At -60s, -45s, -30s and -15s: the pods the qps sum covered, the ready pods, and the sum.
+	f.prom.set(
+		rule{contains: "count by (namespace, target)", rangeBody: matrix("4", "3", "4", "2")},
+		rule{contains: "kube_deployment_status_replicas_ready", rangeBody: matrix("4", "4", "4", "")},
+		rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "4", t0)...), rangeBody: matrix("100", "75", "100", "50")})
+	f.ctl.Pass(context.Background(), always)
+	tg := f.ctl.targets["shop/web"]
+	if !tg.filled {
+		t.Fatal("not backfilled")
+	}
+	var got []string
+	for _, s := range tg.past[0] {
+		if !math.IsNaN(s.Value) && s.Time.Before(t0) {
+			got = append(got, fmt.Sprintf("%s=%g low=%v", s.Time.Sub(t0), s.Value, s.Low))
+		}
+	}
+	want := "-1m0s=100 low=false -45s=75 low=true -30s=100 low=false -15s=50 low=false"
+	if strings.Join(got, " ") != want {
+		t.Errorf("backfilled %s; want %s", strings.Join(got, " "), want)
 	}
 }
 
