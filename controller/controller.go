@@ -105,6 +105,7 @@ type target struct {
 	fill     *fill             // the backfill in flight, if any
 	lastEval time.Time
 	pinned   int32              // the paused-replicas pin last applied (-1: none)
+	unpinned bool               // a pass of this leader has seen the target without a pin
 	last     Outcome            // of the last pass the target was due at
 	at       time.Time          // that pass's time
 	warned   map[string]warning // lasting conditions reported, by Event reason
@@ -389,8 +390,10 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		// readings of the stretch it was left alone go unread: they are backfilled from Prometheus then.
 		tg.restart()
 		// A pin is applied once per value: after that (or when the target is already at it), the target is
-		// held wherever it is, and a manual scale lasts.
-		if w.Pin != nil && (*w.Pin == w.Spec || tg.pinned == -1 && w.PinOverridden) {
+		// held wherever it is, and a manual scale lasts. A pin this leader meets on its first sight of the target
+		// may have been applied by an earlier one, and the count set by hand since: the managedFields tell
+		// (PinOverridden). One that appears while it watches is new.
+		if w.Pin != nil && (*w.Pin == w.Spec || tg.pinned == -1 && !tg.unpinned && w.PinOverridden) {
 			if *w.Pin != w.Spec && *w.Pin != tg.pinned {
 				log.Info("paused target: someone else set its count after its pin was set (or at a time the managedFields do not give): the pin is not applied again",
 					zap.Int32("replicas", w.Spec), zap.Int32("pin", *w.Pin))
@@ -414,10 +417,11 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			log.Info("paused target pinned", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
 			c.cluster.Event(p.Target, false, "Paused", fmt.Sprintf("paused: pinned from %d to %d replicas", w.Spec, *w.Pin))
 		}
+		tg.unpinned = tg.unpinned || w.Pin == nil
 		log.Debug("paused: left alone")
 		return out
 	}
-	tg.pinned = -1
+	tg.pinned, tg.unpinned = -1, true
 	delete(tg.warned, "HPAConflict")
 
 	tg.lastEval = now

@@ -1104,7 +1104,7 @@ func TestPassPinAlreadyThere(t *testing.T) {
 // entry is a managedFields entry: manager set fields (JSON of the managed-fields set) at seconds past t0, or
 // at no recorded time (as the scale subresource records its updates) when at is untimed.
 func entry(manager, subresource string, at int, fields string) metav1.ManagedFieldsEntry {
-	e := metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Subresource: subresource,
+	e := metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Subresource: subresource, APIVersion: "apps/v1",
 		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
 	if at != untimed {
 		tm := metav1.NewTime(t0.Add(time.Duration(at) * time.Second))
@@ -1193,6 +1193,38 @@ func TestPassPinNewLeader(t *testing.T) {
 	slices.Sort(got)
 	if got := strings.Join(got, ","); got != "shop/api=5,shop/cart=5" {
 		t.Errorf("patches = %q; want api and cart pinned to 5, and web left at the 8 it was scaled to by hand", got)
+	}
+}
+
+// A pin that appears while the leader watches the target is applied, even over a count someone else set at a
+// time the managedFields do not give: it is new, not one an earlier leader may have applied.
+func TestPassPinWhileWatched(t *testing.T) {
+	d := DeploymentFor(web, 8, 8, nil)
+	d.ManagedFields = []metav1.ManagedFieldsEntry{entry("kubectl", "scale", untimed, countField)}
+	f := newFixture(t, d)
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))}) // at the target: no scale
+	f.ctl.Pass(context.Background(), always)
+	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
+	d = obj.(*appsv1.Deployment).DeepCopy()
+	d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} // the fake records this edit in the managedFields
+	d.ResourceVersion = bump(d.ResourceVersion)
+	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if w, _ := f.kube.Workload(web); w.Pin != nil {
+			if !w.PinOverridden {
+				t.Fatal("the cache does not read the pin as overridden: the test shows nothing")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the informer never showed the pin")
+		}
+	}
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
+		t.Errorf("patches = %q; want shop/web=5, the pin that appeared while the leader watched", got)
 	}
 }
 

@@ -20,10 +20,10 @@
 //     already in force is the one rejected, whatever the names' order, and when the file in force is renamed, a
 //     duplicate rejected before does not take the target over from it.
 //   - Pausing: the annotation podpilot.io/paused: "true" leaves a target alone; podpilot.io/paused-replicas: "N"
-//     also scales it to N once and then holds it there. A leader that has not applied the pin itself (after a
-//     change of leader) does not apply it when the managedFields say that someone else set the count after the
-//     pin, or cannot say when (the scale subresource records no time): a manual scale outlasts the leader, and
-//     no state is persisted for it.
+//     also scales it to N once and then holds it there. A leader whose first sight of a target finds it pinned
+//     (after a change of leader) does not apply the pin when the managedFields say that someone else set the
+//     count after it, or cannot say when (the scale subresource records no time): a manual scale outlasts the
+//     leader, and no state is persisted for it. A pin that appears while the leader watches is applied.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.
 //     A target taken back from a pause or an HPA starts a fresh history, as under a new leader.
 //   - Leadership is checked against the Lease itself before every write and before each pass's decisions (one GET
