@@ -32,8 +32,8 @@ type Workload struct {
 	Paused          bool   // podpilot.io/paused: "true", or a pin
 	Pin             *int32 // podpilot.io/paused-replicas
 	// PinOverridden says that someone other than podpilot set the count after the pin was last set, or at a time
-	// the Deployment's managedFields do not give (pinOverridden). A leader that has not applied the pin itself
-	// leaves the count as it is then.
+	// the Deployment's managedFields do not give (pinOverridden). A leader whose first sight of the target finds
+	// it pinned leaves the count as it is then.
 	PinOverridden bool
 	HPA           string // name of a HorizontalPodAutoscaler targeting it, if any
 }
@@ -507,11 +507,12 @@ const maxFills = 4
 // times them out, delays no target's decisions (each range query may take the query timeout, and a long lookback
 // is several queries per metric); until it ends, the target is decided without its past, as after a failed one.
 type fill struct {
-	at     time.Time // the pass it started at
-	done   chan struct{}
-	rec    *metrics.Recording // once done: what it read (and what it lacks: notes), or
+	at   time.Time // the pass it started at
+	done chan struct{}
+	// Once done: what it read and what that lacks (notes), or why it failed.
+	rec    *metrics.Recording
 	notes  []string
-	err    error // why it failed
+	err    error
 	cancel context.CancelFunc
 	slow   bool // a pass has already logged that it goes on without it
 }
@@ -623,7 +624,7 @@ func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *
 	}
 	tg.past = past
 	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback),
-		zap.Duration("took", now.Sub(f.at)), zap.Strings("warnings", rec.Warnings), zap.Strings("notes", f.notes))
+		zap.Time("started", f.at), zap.Strings("warnings", rec.Warnings), zap.Strings("notes", f.notes))
 }
 
 // partialAt returns, for metric name of a backfill's recording, whether its reading at a row covered fewer pods

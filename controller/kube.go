@@ -125,9 +125,9 @@ const cachedPinOverridden = "podpilot.io/internal-pin-overridden"
 
 // pinOverridden reports whether d's managedFields say that someone other than podpilot set spec.replicas after
 // the paused-replicas annotation was last set, or at a time they do not give: an update through the scale
-// subresource (kubectl scale) records none. Then a leader that has not applied the pin itself leaves the count as
-// it is: the pin was applied by an earlier leader and someone scaled the target since, or (when it cannot tell)
-// it may have been. A count podpilot set last, or one set before the pin, is not overridden, and neither is an
+// subresource (kubectl scale) records none. Then a leader whose first sight of the target finds it pinned leaves
+// the count as it is: the pin was applied by an earlier leader and someone scaled the target since, or (when it
+// cannot tell) it may have been. A count podpilot set last, or one set before the pin, is not overridden, and neither is an
 // object without those entries (an API server that tracks no fields): its pin is applied. The entries' times are
 // to the second, and a tie is not overridden: a pin and a count in the same second is most likely one edit that
 // set both.
