@@ -595,7 +595,7 @@ func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *
 		tg.fillWait = min(max(2*tg.fillWait, backfillRetry), backfillRetryMax)
 		tg.fillAt = f.at.Add(tg.fillWait)
 		log.Warn("no history from Prometheus: algorithms that look back go on without it, and it is tried again later",
-			zap.Duration("lookback", lookback), zap.Duration("retry", tg.fillAt.Sub(now)), zap.Error(f.err))
+			zap.Duration("lookback", lookback), zap.Time("retryAt", tg.fillAt), zap.Error(f.err))
 		return
 	}
 	rec := f.rec

@@ -66,6 +66,13 @@ type rule struct {
 	rangeBody string // the answer to a range query, when set (else body)
 }
 
+// rangeCount is how many range queries for a metric were asked.
+func (p *prom) rangeCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ranges
+}
+
 func (p *prom) set(rules ...rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1240,8 +1247,8 @@ func TestBackfillAfterPause(t *testing.T) {
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0)), rangeBody: fmt.Sprintf(matrix, t0.Add(-30*time.Second).Unix())})
 	f.ctl.Pass(context.Background(), always)
 	tg := f.ctl.targets["shop/web"]
-	if f.prom.ranges != 1 || len(tg.past) != 1 || len(tg.past[0]) < 2 {
-		t.Fatalf("after the first pass: %d range queries, past %v; want one range query that filled the past", f.prom.ranges, tg.past)
+	if f.prom.rangeCount() != 1 || len(tg.past) != 1 || len(tg.past[0]) < 2 {
+		t.Fatalf("after the first pass: %d range queries, past %v; want one range query that filled the past", f.prom.rangeCount(), tg.past)
 	}
 	for _, s := range tg.past[0][:len(tg.past[0])-1] { // the backfilled ones, before this pass's own reading
 		if !s.Low {
@@ -1272,8 +1279,8 @@ func TestBackfillAfterPause(t *testing.T) {
 	pause(false)
 	f.clock.Step(15 * time.Second)
 	f.ctl.Pass(context.Background(), always)
-	if f.prom.ranges != 2 {
-		t.Errorf("after a pause: %d range queries in all; want 2, the past backfilled again", f.prom.ranges)
+	if f.prom.rangeCount() != 2 {
+		t.Errorf("after a pause: %d range queries in all; want 2, the past backfilled again", f.prom.rangeCount())
 	}
 }
 
@@ -1317,8 +1324,8 @@ func TestBackfillBesidePass(t *testing.T) {
 		t.Errorf("first pass: filled %v, past %v; want only the pass's own reading", tg.filled, tg.past)
 	}
 	pass(15 * time.Second)
-	if f.prom.ranges != 1 || f.prom.held.Load() != 1 {
-		t.Errorf("second pass: %d range queries asked, %d held; want the first still in flight and no other", f.prom.ranges, f.prom.held.Load())
+	if f.prom.rangeCount() != 1 || f.prom.held.Load() != 1 {
+		t.Errorf("second pass: %d range queries asked, %d held; want the first still in flight and no other", f.prom.rangeCount(), f.prom.held.Load())
 	}
 
 	close(f.prom.hold)
@@ -1355,8 +1362,8 @@ func TestBackfillBesidePass(t *testing.T) {
 		t.Errorf("the backfill in flight at the reload ended with %v; want it cancelled", stale.err)
 	}
 	waitHeld(1) // the new policy's
-	if f.prom.ranges != 3 {
-		t.Errorf("%d range queries in all; want 3: the first, the one the reload stopped, the new policy's", f.prom.ranges)
+	if f.prom.rangeCount() != 3 {
+		t.Errorf("%d range queries in all; want 3: the first, the one the reload stopped, the new policy's", f.prom.rangeCount())
 	}
 }
 
@@ -1421,19 +1428,19 @@ func TestBackfillRetried(t *testing.T) {
 	for at := 30 * time.Second; at <= time.Minute; at += 15 * time.Second {
 		pass(at, true, unavailable) // readings again, range queries still failing
 	}
-	if f.prom.ranges != 1 {
-		t.Fatalf("%d range queries in the first minute; want 1: a failed backfill waits %s", f.prom.ranges, backfillRetry)
+	if f.prom.rangeCount() != 1 {
+		t.Fatalf("%d range queries in the first minute; want 1: a failed backfill waits %s", f.prom.rangeCount(), backfillRetry)
 	}
 	pass(backfillRetry, true, unavailable) // tried again, and fails again: the next wait is twice as long
 	pass(backfillRetry+5*time.Minute, true, unavailable)
-	if f.prom.ranges != 2 {
-		t.Fatalf("%d range queries; want 2: one at %s, none 5m later", f.prom.ranges, backfillRetry)
+	if f.prom.rangeCount() != 2 {
+		t.Fatalf("%d range queries; want 2: one at %s, none 5m later", f.prom.rangeCount(), backfillRetry)
 	}
 	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[%d,"40"],[%d,"41"],[%d,"42"],[%d,"43"]]}]}}`
 	first := t0.Add(-time.Minute)
 	pass(backfillRetry+2*backfillRetry, true, fmt.Sprintf(matrix, first.Unix(), t0.Unix(), t0.Add(15*time.Second).Unix(), t0.Add(30*time.Second).Unix()))
-	if f.prom.ranges != 3 {
-		t.Fatalf("%d range queries; want 3: the third %s after the second", f.prom.ranges, 2*backfillRetry)
+	if f.prom.rangeCount() != 3 {
+		t.Fatalf("%d range queries; want 3: the third %s after the second", f.prom.rangeCount(), 2*backfillRetry)
 	}
 	got := f.ctl.targets["shop/web"].past[0]
 	at := func(when time.Time) (policy.Sample, bool) {
