@@ -379,6 +379,8 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.m.targetError(key, "HPAConflict")
 		c.m.undecided(key, w.Spec)
 		tg.restart() // see below
+		// If the target has no pin now, one set later appears while the leader watches: a new one, as below.
+		tg.unpinned = tg.unpinned || w.Pin == nil
 		return out
 	}
 	if w.Paused {
@@ -417,7 +419,9 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			log.Info("paused target pinned", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
 			c.cluster.Event(p.Target, false, "Paused", fmt.Sprintf("paused: pinned from %d to %d replicas", w.Spec, *w.Pin))
 		}
-		tg.unpinned = tg.unpinned || w.Pin == nil
+		if w.Pin == nil {
+			tg.pinned, tg.unpinned = -1, true // a pin set again, even to the same count, is a new one
+		}
 		log.Debug("paused: left alone")
 		return out
 	}
@@ -544,7 +548,7 @@ func (c *Controller) startFill(ctx context.Context, p *policy.Policy, tg *target
 			f.err = fctx.Err()
 			return
 		}
-		d := metrics.Deployment{Ready: metrics.DefaultDeployment.Ready}
+		d := metrics.Deployment{Ready: metrics.DefaultDeployment.Ready, Optional: true}
 		if p.Lookup(metrics.ReadyColumn) >= 0 {
 			d.Ready = "" // a metric of that name: no column for the ready pods
 		}

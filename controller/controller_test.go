@@ -1235,6 +1235,82 @@ func TestPassPinWhileWatched(t *testing.T) {
 	}
 }
 
+// A pin taken off while the target stays paused, and then set again to the same count, is a new pin: it is
+// applied over the count set by hand in between.
+func TestPassPinSetAgain(t *testing.T) {
+	f := newFixture(t, DeploymentFor(web, 8, 8, map[string]string{AnnotationPausedReplicas: "5"}))
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	f.ctl.Pass(context.Background(), always)
+	f.waitCache("shop", "web", 5)
+	f.edit(web, func(d *appsv1.Deployment) {
+		seven := int32(7)
+		d.Spec.Replicas, d.Annotations = &seven, map[string]string{AnnotationPaused: "true"}
+	}, func(w Workload) bool { return w.Spec == 7 && w.Paused && w.Pin == nil })
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} },
+		func(w Workload) bool { return w.Pin != nil })
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=5,shop/web=5" {
+		t.Errorf("patches = %q; want the pin to 5 applied, and applied again when it was set again", got)
+	}
+}
+
+// A pin set after the HPA that owned the target is deleted appeared while the leader watched: it is applied,
+// although the managedFields say that someone else (the HPA) set the count after the pin's annotation.
+func TestPassPinAfterHPA(t *testing.T) {
+	d := DeploymentFor(web, 8, 8, nil)
+	d.ManagedFields = []metav1.ManagedFieldsEntry{entry("kube-controller-manager", "scale", untimed, countField)}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: 10}}
+	f := newFixture(t, d, hpa)
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+	if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Skipped != "HPAConflict" {
+		t.Fatalf("outcome %+v; want HPAConflict", res.Outcomes[0])
+	}
+	if err := f.client.Tracker().Delete(autoscalingv2.SchemeGroupVersion.WithResource("horizontalpodautoscalers"), "shop", "web-hpa"); err != nil {
+		t.Fatal(err)
+	}
+	f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} },
+		func(w Workload) bool { return w.Pin != nil && w.HPA == "" })
+	if w, _ := f.kube.Workload(web); !w.PinOverridden {
+		t.Fatal("the cache does not read the pin as overridden: the test shows nothing")
+	}
+	f.clock.Step(15 * time.Second)
+	f.ctl.Pass(context.Background(), always)
+	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
+		t.Errorf("patches = %q; want shop/web=5, the pin set after the HPA went", got)
+	}
+}
+
+// edit changes a Deployment in the API server, as kubectl would, and waits until the informer's cache shows the
+// change: until reads it from the Workload.
+func (f *fixture) edit(t policy.Target, change func(*appsv1.Deployment), until func(Workload) bool) {
+	f.t.Helper()
+	gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
+	obj, err := f.client.Tracker().Get(gvr, t.Namespace, t.Name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	change(d)
+	d.ResourceVersion = bump(d.ResourceVersion)
+	if err := f.client.Tracker().Update(gvr, d, t.Namespace); err != nil {
+		f.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if w, err := f.kube.Workload(t); err == nil && until(w) {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the informer never showed the edit of %s", t)
+		}
+	}
+}
+
 // After a pause, podpilot takes the target back with its past readings backfilled from Prometheus again (those
 // of the paused stretch were never read), and readings of a range Prometheus warned about are marked as
 // possibly low, which algorithms that look back leave out.
@@ -1369,11 +1445,8 @@ func TestBackfillBesidePass(t *testing.T) {
 
 // A backfilled reading that covered fewer pods than were ready then (by the metric's podsQuery and
 // kube-state-metrics' ready pods) is marked as possibly low, as the daemon's own would be; one where either count
-// is missing is not.
+// is missing is not. A count whose query fails only leaves the marks out: the readings are still backfilled.
 func TestBackfillMarksPartial(t *testing.T) {
-	f := newFixture(t, DeploymentFor(web, 4, 4, nil))
-	f.warmWith(strings.Replace(webPolicy, "metrics: [{kind: cpu, utilization: 50}]",
-		"algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics: [{kind: qps, perReplica: 25}]", 1))
 	matrix := func(values ...string) string {
 		var vs []string
 		for i, v := range values {
@@ -1383,25 +1456,44 @@ func TestBackfillMarksPartial(t *testing.T) {
 		}
 		return `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[` + strings.Join(vs, ",") + `]}]}}`
 	}
+	fails := func(r rule) rule {
+		r.status, r.rangeBody = 422, `{"status":"error","errorType":"execution","error":"query timed out"}`
+		return r
+	}
 	// At -60s, -45s, -30s and -15s: the pods the qps sum covered, the ready pods, and the sum.
-	f.prom.set(
-		rule{contains: "count by (namespace, target)", rangeBody: matrix("4", "3", "4", "2")},
-		rule{contains: "kube_deployment_status_replicas_ready", rangeBody: matrix("4", "4", "4", "")},
-		rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "4", t0)...), rangeBody: matrix("100", "75", "100", "50")})
-	f.ctl.Pass(context.Background(), always)
-	tg := f.ctl.targets["shop/web"]
-	if !tg.filled {
-		t.Fatal("not backfilled")
-	}
-	var got []string
-	for _, s := range tg.past[0] {
-		if !math.IsNaN(s.Value) && s.Time.Before(t0) {
-			got = append(got, fmt.Sprintf("%s=%g low=%v", s.Time.Sub(t0), s.Value, s.Low))
-		}
-	}
-	want := "-1m0s=100 low=false -45s=75 low=true -30s=100 low=false -15s=50 low=false"
-	if strings.Join(got, " ") != want {
-		t.Errorf("backfilled %s; want %s", strings.Join(got, " "), want)
+	counted := rule{contains: "count by (namespace, target)", rangeBody: matrix("4", "3", "4", "2")}
+	readyPods := rule{contains: "kube_deployment_status_replicas_ready", rangeBody: matrix("4", "4", "4", "")}
+	unmarked := "-1m0s=100 low=false -45s=75 low=false -30s=100 low=false -15s=50 low=false"
+	for _, c := range []struct {
+		name        string
+		pods, ready rule
+		want        string
+	}{
+		{name: "both counts", pods: counted, ready: readyPods, want: "-1m0s=100 low=false -45s=75 low=true -30s=100 low=false -15s=50 low=false"},
+		{name: "the ready query fails", pods: counted, ready: fails(readyPods), want: unmarked},
+		{name: "the pods query fails", pods: fails(counted), ready: readyPods, want: unmarked},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, DeploymentFor(web, 4, 4, nil))
+			f.warmWith(strings.Replace(webPolicy, "metrics: [{kind: cpu, utilization: 50}]",
+				"algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics: [{kind: qps, perReplica: 25}]", 1))
+			f.prom.set(c.pods, c.ready,
+				rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "4", t0)...), rangeBody: matrix("100", "75", "100", "50")})
+			f.ctl.Pass(context.Background(), always)
+			tg := f.ctl.targets["shop/web"]
+			if !tg.filled {
+				t.Fatal("not backfilled")
+			}
+			var got []string
+			for _, s := range tg.past[0] {
+				if !math.IsNaN(s.Value) && s.Time.Before(t0) {
+					got = append(got, fmt.Sprintf("%s=%g low=%v", s.Time.Sub(t0), s.Value, s.Low))
+				}
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Errorf("backfilled %s; want %s", strings.Join(got, " "), c.want)
+			}
+		})
 	}
 }
 

@@ -130,7 +130,9 @@ const cachedPinOverridden = "podpilot.io/internal-pin-overridden"
 // cannot tell) it may have been. A count podpilot set last, or one set before the pin, is not overridden, and neither is an
 // object without those entries (an API server that tracks no fields): its pin is applied. The entries' times are
 // to the second, and a tie is not overridden: a pin and a count in the same second is most likely one edit that
-// set both.
+// set both. An entry's time is when its manager last changed any of its fields, not these two: a later edit of
+// another field by the manager that set the count reads as a later count (the pin is left alone), and one by the
+// manager that set the pin as a later pin (the pin is applied again). The API server keeps no finer time.
 func pinOverridden(d *appsv1.Deployment) bool {
 	var pinAt, countAt time.Time
 	other, untimed := false, false

@@ -95,6 +95,10 @@ func warned(what, q string, ws []string) []string {
 type Deployment struct {
 	Ready    string // the target's ready pods
 	Replicas string // its spec replicas
+	// Optional: a count query (these, and the metrics' podsQuery) that fails leaves its column out, with a
+	// note that says why, as one that finds no series does, instead of failing the whole recording. The
+	// daemon's backfill asks so: it needs the metrics, and the counts only mark the readings that may be low.
+	Optional bool
 }
 
 // DefaultDeployment reads the target from kube-state-metrics, which most clusters scrape. max() joins the series
@@ -145,6 +149,10 @@ func (c *Client) RecordReplay(ctx context.Context, p *policy.Policy, start, end 
 			notes = append(notes, fmt.Sprintf("%s found no series%s, so the recording has no %s column: %s (query: %s)", flag, why, name, lacks, shortQuery(q)))
 			return false, nil
 		}
+		if err != nil && d.Optional {
+			notes = append(notes, fmt.Sprintf("%s failed, so the recording has no %s column: %s: %v (query: %s)", flag, name, lacks, err, shortQuery(q)))
+			return false, nil
+		}
 		if err != nil {
 			return false, fmt.Errorf("record %s %s: %w (query: %s)", p.Target, flag, err, shortQuery(q))
 		}
@@ -170,6 +178,10 @@ func (c *Client) RecordReplay(ctx context.Context, p *policy.Policy, start, end 
 		r, ws, err := c.column(ctx, m.Name+PodsSuffix, q, start, end, step)
 		notes = append(notes, warned("metric "+m.Name+" pods", q, ws)...)
 		if err != nil && !errors.Is(err, errNoSeries) {
+			if d.Optional {
+				notes = append(notes, fmt.Sprintf("metric %s podsQuery failed, so the recording has no %s column: its partial readings are not marked: %v (query: %s)", m.Name, m.Name+PodsSuffix, err, shortQuery(q)))
+				continue
+			}
 			return nil, nil, fmt.Errorf("record %s metric %s podsQuery: %w (query: %s)", p.Target, m.Name, err, shortQuery(q))
 		}
 		// A step at which the count found no series covered no pod, as the daemon reads it.
