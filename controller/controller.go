@@ -36,6 +36,9 @@ type Workload struct {
 	// it pinned leaves the count as it is then.
 	PinOverridden bool
 	HPA           string // name of a HorizontalPodAutoscaler targeting it, if any
+	// NoScaleIn and NoScaleOut: podpilot.io/paused-scale-in or paused-scale-out is "true". The target is decided
+	// as ever, but not scaled that way (policy.Input's fields of the same names).
+	NoScaleIn, NoScaleOut bool
 }
 
 // Cluster is the controller's view of Kubernetes.
@@ -435,7 +438,7 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 	var in policy.Input
 	defer func() { tg.past = policy.AppendPast(tg.past, in, lookback) }() // the readings as the last attempt saw them
 	for attempt := 0; ; attempt++ {
-		in = policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs, Past: tg.past}
+		in = policy.Input{Now: now, Current: w.Spec, Ready: w.Ready, Metrics: obs, Past: tg.past, NoScaleIn: w.NoScaleIn, NoScaleOut: w.NoScaleOut}
 		cur := w
 		d, nh, err := p.Step(in, h, func(to int32) error { return c.write(ctx, p, cur, to, lead) })
 		out.Decision = &d

@@ -586,6 +586,53 @@ func TestPassPaused(t *testing.T) {
 	}
 }
 
+// podpilot.io/paused-scale-in and paused-scale-out hold one direction, as KEDA's annotations: the target is
+// decided, and says why it did not move; the other direction moves. box, with neither, shows the scale-down.
+func TestPassPausedDirection(t *testing.T) {
+	in, out := map[string]string{AnnotationPausedScaleIn: "true"}, map[string]string{AnnotationPausedScaleOut: "true"}
+	targets := []struct {
+		name string
+		ann  map[string]string
+		cpu  string
+		want string // the reason
+	}{
+		{"web", out, "100", "ScaleOutPaused"},
+		{"api", in, "100", "DesiredWithinRange"},
+		{"cart", in, "5", "ScaleInPaused"},
+		{"box", nil, "5", "ScaleDownLimit"},
+	}
+	var objs []runtime.Object
+	var ss []string
+	for _, tg := range targets {
+		objs = append(objs, DeploymentFor(policy.Target{Namespace: "shop", Name: tg.name}, 4, 4, tg.ann))
+		ss = append(ss, series("shop", tg.name, tg.cpu, t0))
+	}
+	f := newFixture(t, objs...)
+	for _, tg := range targets[1:] {
+		f.write(tg.name+".yaml", strings.ReplaceAll(webPolicy, "name: web", "name: "+tg.name))
+	}
+	f.store.Reload()
+	f.warm()
+	f.prom.set(rule{contains: "cpu", body: vector(ss...)})
+	res := f.ctl.Pass(context.Background(), always)
+	got := f.patches()
+	slices.Sort(got)
+	if got := strings.Join(got, ","); got != "shop/api=8,shop/box=2" {
+		t.Errorf("patches = %q; want api scaled out and box in, web and cart held", got)
+	}
+	for _, o := range res.Outcomes {
+		want := ""
+		for _, tg := range targets {
+			if "shop/"+tg.name == o.Target {
+				want = tg.want
+			}
+		}
+		if o.Decision == nil || string(o.Decision.Reason) != want {
+			t.Errorf("%s: decision %+v; want %s", o.Target, o.Decision, want)
+		}
+	}
+}
+
 func TestPassHPAConflict(t *testing.T) {
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: 5}}

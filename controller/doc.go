@@ -24,7 +24,8 @@
 //     (after a change of leader) does not apply the pin when the managedFields say that someone else set the
 //     count after it, or cannot say when (the scale subresource records no time): a manual scale outlasts the
 //     leader, and no state is persisted for it. A pin that appears while the leader watches is applied (one
-//     taken off and set again too, even to the same count).
+//     taken off and set again too, even to the same count). podpilot.io/paused-scale-in and paused-scale-out
+//     hold one direction (KEDA's annotations of those names): the target is decided, and not moved that way.
 //   - A Deployment that any HorizontalPodAutoscaler in its namespace targets is refused, reported, and left alone.
 //     A target taken back from a pause or an HPA starts a fresh history, as under a new leader.
 //   - Leadership is checked against the Lease itself before every write and before each pass's decisions (one GET

@@ -36,10 +36,12 @@ import (
 // FieldManager is the manager podpilot's writes are recorded under in a Deployment's managedFields.
 const FieldManager = "podpilot"
 
-// The annotations that pause a target.
+// The annotations that pause a target, or one direction of it (as KEDA's paused-scale-in and paused-scale-out).
 const (
 	AnnotationPaused         = "podpilot.io/paused"
 	AnnotationPausedReplicas = "podpilot.io/paused-replicas"
+	AnnotationPausedScaleIn  = "podpilot.io/paused-scale-in"
+	AnnotationPausedScaleOut = "podpilot.io/paused-scale-out"
 )
 
 // IsNotFound reports whether err says the target does not exist.
@@ -214,6 +216,7 @@ func (k *Kube) workload(t policy.Target, d *appsv1.Deployment) (Workload, error)
 		w.Spec = *d.Spec.Replicas
 	}
 	w.Paused, w.Pin = paused(d.Annotations)
+	w.NoScaleIn, w.NoScaleOut = d.Annotations[AnnotationPausedScaleIn] == "true", d.Annotations[AnnotationPausedScaleOut] == "true"
 	if w.Pin != nil {
 		w.PinOverridden = d.Annotations[cachedPinOverridden] == "true" // a cached copy
 		if d.ManagedFields != nil {

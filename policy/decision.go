@@ -15,6 +15,11 @@ type Input struct {
 	// at most (invalid readings are NaN). Algorithms that look back (burst, queue, predictive) read it; the caller
 	// keeps it with AppendPast. It may be shorter than asked, right after a start.
 	Past [][]Sample
+	// NoScaleIn and NoScaleOut pause one direction (the target's podpilot.io/paused-scale-in and
+	// paused-scale-out annotations, as KEDA's): the policy still decides, and a change that way holds at Current
+	// (ScaleInPaused, ScaleOutPaused). A count outside [min, max] is still brought inside, as HPA does under
+	// KEDA's pause of a direction.
+	NoScaleIn, NoScaleOut bool
 }
 
 // Sample is one past reading of a metric; NaN when it was invalid.
@@ -139,6 +144,7 @@ const (
 	StageStabilization Stage = "stabilization" // windows over raw recommendations
 	StageCooldown      Stage = "cooldown"      // time since the last scale event
 	StageRate          Stage = "rate"          // rate-limit policies over real scale events
+	StagePaused        Stage = "paused"        // a direction paused on the target
 )
 
 // Reason explains a decision. Where HPA has a word for it, podpilot uses the same.
@@ -159,6 +165,8 @@ const (
 	FallbackReplicas    Reason = "FallbackReplicas"    // metrics failed long enough: hold at least the fallback count
 	CooldownActive      Reason = "CooldownActive"      // too soon after the last scale event
 	WithinTolerance     Reason = "WithinTolerance"     // every metric is within tolerance of its target
+	ScaleInPaused       Reason = "ScaleInPaused"       // a scale-down held: the target pauses scale-in
+	ScaleOutPaused      Reason = "ScaleOutPaused"      // a scale-up held: the target pauses scale-out
 )
 
 // Step is one stage that changed the count.

@@ -18,12 +18,29 @@ import (
 //     missing-pod rule: no scale-down either while a reading covers fewer pods than are ready);
 //  4. stabilization over the raw recommendations of each direction's window;
 //  5. cooldown since the last scale event (podpilot);
-//  6. rate limits over the real scale events of each policy's period, then clamp to [min, max].
+//  6. rate limits over the real scale events of each policy's period, then clamp to [min, max];
+//  7. (podpilot) a direction the target pauses (Input.NoScaleIn, NoScaleOut) holds at the current count,
+//     whatever the stages before said, unless that count is out of bounds: the windows still see the raw
+//     recommendation.
 //
 // A fresh history is seeded as HPA seeds its own: with a recommendation of the current count, so that no
 // scale-down happens before a full down-window has been observed, and (podpilot) with a scale event now, so that
 // cooldowns also hold after a restart or a change of leader.
 func (p *Policy) Evaluate(in Input, h History) (Decision, History) {
+	d, h := p.evaluate(in, h)
+	if in.Current < p.MinReplicas || in.Current > p.MaxReplicas {
+		return d, h // the bounds' change stands, as does a target left at zero
+	}
+	switch {
+	case in.NoScaleIn && d.Desired < in.Current:
+		d.change(StagePaused, in.Current, ScaleInPaused)
+	case in.NoScaleOut && d.Desired > in.Current:
+		d.change(StagePaused, in.Current, ScaleOutPaused)
+	}
+	return d, h
+}
+
+func (p *Policy) evaluate(in Input, h History) (Decision, History) {
 	now, cur := in.Now, in.Current
 	h = p.advance(h, now, cur)
 	d := Decision{Time: now, Current: cur, Ready: in.Ready, Raw: cur, Desired: cur, Reason: DesiredWithinRange}

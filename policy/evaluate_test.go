@@ -269,6 +269,8 @@ func FuzzEvaluate(f *testing.F) {
 					vals[i] = Observation{Value: math.Inf(1), Valid: true}
 				case 3:
 					vals[i] = Observation{Value: 0, Valid: true}
+				case 4, 5:
+					vals[i] = Observation{Value: float64(r.n(256)) / 16, Valid: true} // low: room to scale down
 				default:
 					vals[i] = Observation{Value: float64(binary.LittleEndian.Uint16([]byte{byte(r.n(256)), byte(r.n(256))})) / 7, Valid: true}
 					if r.n(4) == 0 {
@@ -298,6 +300,14 @@ func FuzzEvaluate(f *testing.F) {
 				t.Fatalf("step %d: desired %d outside [%d, %d] (current %d, %+v)", step, d.Desired, p.MinReplicas, p.MaxReplicas, cur, d)
 			}
 			inBounds := cur >= p.MinReplicas && cur <= p.MaxReplicas
+			if inBounds && d.Desired != cur {
+				// The same evaluation with that direction paused on the target holds, and keeps the same history.
+				paused := in
+				paused.NoScaleIn, paused.NoScaleOut = d.Desired < cur, d.Desired > cur
+				if dp, nhp := p.Evaluate(paused, h); dp.Desired != cur || !reflect.DeepEqual(nh, nhp) {
+					t.Fatalf("step %d: moved %d -> %d with that direction paused (unpaused: %d)", step, cur, dp.Desired, d.Desired)
+				}
+			}
 			if anyBad && inBounds && d.Desired < cur {
 				t.Fatalf("step %d: scaled down %d -> %d with an invalid or partial metric: %+v", step, cur, d.Desired, d)
 			}
@@ -328,6 +338,40 @@ func FuzzEvaluate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A direction the target pauses holds at the current count, with its own reason, while the other one moves; the
+// windows still see the raw recommendation, and a count out of bounds is still brought inside.
+func TestPausedDirection(t *testing.T) {
+	p := mustParse(t, "target: {namespace: shop, name: web}\nminReplicas: 2\nmaxReplicas: 20\nalgorithm: {name: hpa}\nmetrics: [{kind: qps, perReplica: 10}]\n")
+	for _, c := range []struct {
+		name    string
+		cur     int32
+		qps     float64
+		in, out bool
+		want    int32
+		why     Reason
+	}{
+		{name: "scale-in paused, load falls", cur: 10, qps: 40, in: true, want: 10, why: ScaleInPaused},
+		{name: "scale-in paused, load rises", cur: 10, qps: 150, in: true, want: 15, why: DesiredWithinRange},
+		{name: "scale-out paused, load rises", cur: 10, qps: 150, out: true, want: 10, why: ScaleOutPaused},
+		{name: "scale-out paused, load falls", cur: 10, qps: 40, out: true, want: 4, why: DesiredWithinRange},
+		{name: "both paused", cur: 10, qps: 150, in: true, out: true, want: 10, why: ScaleOutPaused},
+		{name: "neither", cur: 10, qps: 40, want: 4, why: DesiredWithinRange},
+		{name: "scale-in paused above maxReplicas", cur: 30, qps: 40, in: true, want: 20, why: TooManyReplicas},
+		{name: "scale-out paused below minReplicas", cur: 1, qps: 150, out: true, want: 2, why: TooFewReplicas},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := Input{Now: t0, Current: c.cur, Ready: c.cur, Metrics: obs([]float64{c.qps}), NoScaleIn: c.in, NoScaleOut: c.out}
+			d, h := p.Evaluate(in, History{Start: t0.Add(-time.Hour), Last: t0.Add(-time.Hour), Recs: []Rec{{Time: t0.Add(-time.Hour), Replicas: 4}}})
+			if d.Desired != c.want || d.Reason != c.why {
+				t.Errorf("%d (%s, %s); want %d (%s)", d.Desired, d.Stage, d.Reason, c.want, c.why)
+			}
+			if n := len(h.Recs); c.cur == 10 && (n == 0 || h.Recs[n-1].Replicas != d.Raw || d.Raw == 10) {
+				t.Errorf("raw %d, recommendations kept %v; want the raw recommendation kept, away from the count", d.Raw, h.Recs)
+			}
+		})
+	}
 }
 
 // BenchmarkEvaluate: one target with three metrics and a five-minute history, the daemon's and the
