@@ -48,6 +48,11 @@ maxReplicas: 10
 interval: 2s
 metrics: [{kind: qps, perReplica: 10, window: 4s}]
 `,
+	"held.yaml": `target: {namespace: held, name: web}
+maxReplicas: 10
+interval: 2s
+metrics: [{kind: qps, perReplica: 10, window: 4s}]
+`,
 	"owned.yaml": `target: {namespace: owned, name: web}
 maxReplicas: 10
 interval: 2s
@@ -109,6 +114,7 @@ func TestPodpilot(t *testing.T) {
 		{"cpu/web", 2, nil}, {"qps/api", 1, nil}, {"queue/worker", 1, nil},
 		{"paused/web", 2, map[string]string{"podpilot.io/paused": "true"}},
 		{"pinned/web", 2, map[string]string{"podpilot.io/paused-replicas": "3"}},
+		{"held/web", 2, map[string]string{"podpilot.io/paused-scale-out": "true"}},
 		{"owned/web", 2, nil}, {"reload/web", 1, nil}, {"partial/web", 6, nil}, {"outage/web", 8, nil},
 	} {
 		ns, name, _ := strings.Cut(d.target, "/")
@@ -122,7 +128,7 @@ func TestPodpilot(t *testing.T) {
 
 	w := harness.StartWorkload(t, "--kubeconfig", c.Kubeconfig, "--cpu-per-request", "0.01", "--service-rate", "8",
 		"--target", "cpu/web=const:20", "--target", "qps/api=const:5", "--target", "queue/worker=const:0", "--queue", "queue/worker=jobs",
-		"--target", "paused/web=const:100", "--target", "pinned/web=const:100", "--target", "owned/web=const:100",
+		"--target", "paused/web=const:100", "--target", "pinned/web=const:100", "--target", "owned/web=const:100", "--target", "held/web=const:100",
 		"--target", "reload/web=const:60", "--target", "partial/web=const:30", "--target", "outage/web=const:400")
 	prom := harness.StartPrometheus(t, w.Addr)
 	dir := t.TempDir()
@@ -137,10 +143,10 @@ func TestPodpilot(t *testing.T) {
 
 	cpuQuery := query(t, policies["cpu.yaml"], 0)
 
-	t.Run("paused and HPA-owned targets are left alone", func(t *testing.T) {
+	t.Run("paused, scale-out-paused and HPA-owned targets are left alone", func(t *testing.T) {
 		waitReplicas(t, cs, "pinned/web", 3, 30*time.Second) // the pin is applied once...
 		time.Sleep(6 * interval)                             // ...and then, like the others, left alone
-		for tg, want := range map[string]int32{"paused/web": 2, "pinned/web": 3, "owned/web": 2} {
+		for tg, want := range map[string]int32{"paused/web": 2, "pinned/web": 3, "owned/web": 2, "held/web": 2} {
 			if got := scales.replicas(tg); got != want {
 				t.Errorf("%s at %d replicas; want %d (load asks for 10)", tg, got, want)
 			}
