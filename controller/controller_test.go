@@ -162,6 +162,11 @@ metrics: [{kind: cpu, utilization: 50}]
 behavior: {scaleDown: {stabilizationWindow: 0s, cooldown: 0s}}
 `
 
+// fillWait is how long the fixture's passes wait for their backfills: long, so that a loaded machine does not
+// make a pass go on without a backfill the fake Prometheus answers at once. A backfill ends within its range
+// queries' 200 ms timeout anyway; the test of a pass that does not wait sets its own.
+const fillWait = 30 * time.Second
+
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	t.Helper()
 	f := &fixture{t: t, prom: &prom{}, clock: clocktesting.NewFakeClock(t0), dir: t.TempDir()}
@@ -189,7 +194,7 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	if err := f.store.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	f.ctl = New(Options{Interval: 15 * time.Second}, zap.NewNop(), f.clock, mc, f.kube, f.store, nil)
+	f.ctl = New(Options{Interval: 15 * time.Second, FillWait: fillWait}, zap.NewNop(), f.clock, mc, f.kube, f.store, nil)
 	return f
 }
 
@@ -431,7 +436,7 @@ func (f *fixture) logged(t *testing.T, src string) *observer.ObservedLogs {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.WarnLevel)
-	f.ctl = New(Options{Interval: 15 * time.Second}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
+	f.ctl = New(Options{Interval: 15 * time.Second, FillWait: fillWait}, zap.New(core), f.clock, f.ctl.source, f.kube, f.store, nil)
 	return logs
 }
 
@@ -894,7 +899,7 @@ func TestReloadKeepsWindowsDropsState(t *testing.T) {
 	if err := f.store.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	f.ctl = New(Options{Interval: 15 * time.Second}, zap.NewNop(), f.clock, f.ctl.source, f.kube, f.store, nil)
+	f.ctl = New(Options{Interval: 15 * time.Second, FillWait: fillWait}, zap.NewNop(), f.clock, f.ctl.source, f.kube, f.store, nil)
 	pass := func() {
 		f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "10", f.clock.Now()))})
 		f.ctl.Pass(context.Background(), always)
