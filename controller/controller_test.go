@@ -293,6 +293,31 @@ func (f *fixture) waitCache(ns, name string, replicas int32) {
 	f.t.Fatalf("informer never showed %s/%s at %d replicas", ns, name, replicas)
 }
 
+// edit changes a Deployment in the API server, as kubectl would, and waits until the informer's cache shows the
+// change: until reads it from the Workload.
+func (f *fixture) edit(t policy.Target, change func(*appsv1.Deployment), until func(Workload) bool) {
+	f.t.Helper()
+	gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
+	obj, err := f.client.Tracker().Get(gvr, t.Namespace, t.Name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d := obj.(*appsv1.Deployment).DeepCopy()
+	change(d)
+	d.ResourceVersion = bump(d.ResourceVersion)
+	if err := f.client.Tracker().Update(gvr, d, t.Namespace); err != nil {
+		f.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if w, err := f.kube.Workload(t); err == nil && until(w) {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the informer never showed the edit of %s", t)
+		}
+	}
+}
+
 var web = policy.Target{Namespace: "shop", Name: "web", Kind: "Deployment"}
 
 // warm gives every target a history old enough to hold nothing back, as after a long time in the lead.
@@ -572,18 +597,8 @@ func TestPassPaused(t *testing.T) {
 		}
 	}
 	// A new pin value is applied again.
-	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "api")
-	d := obj.(*appsv1.Deployment).DeepCopy()
-	d.Annotations[AnnotationPausedReplicas] = "2"
-	d.ResourceVersion = bump(d.ResourceVersion)
-	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if w, _ := f.kube.Workload(policy.Target{Namespace: "shop", Name: "api"}); w.Pin != nil && *w.Pin == 2 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	f.edit(policy.Target{Namespace: "shop", Name: "api"}, func(d *appsv1.Deployment) { d.Annotations[AnnotationPausedReplicas] = "2" },
+		func(w Workload) bool { return w.Pin != nil && *w.Pin == 2 })
 	f.clock.Step(15 * time.Second)
 	f.ctl.Pass(context.Background(), always)
 	if got := strings.Join(f.patches(), ","); got != "shop/api=6,shop/api=2" {
@@ -638,9 +653,14 @@ func TestPassPausedDirection(t *testing.T) {
 	}
 }
 
+// webHPA is an HPA named web-hpa that targets shop/web.
+func webHPA(maxReplicas int32) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: maxReplicas}}
+}
+
 func TestPassHPAConflict(t *testing.T) {
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: 5}}
+	hpa := webHPA(5)
 	f := newFixture(t, DeploymentFor(web, 4, 4, nil), hpa)
 	f.warm()
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
@@ -1146,13 +1166,9 @@ func TestPassPinAlreadyThere(t *testing.T) {
 	f.warm()
 	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
 	f.ctl.Pass(context.Background(), always)
-	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
-	d := obj.(*appsv1.Deployment).DeepCopy()
 	eight := int32(8)
-	d.Spec.Replicas = &eight // kubectl scale --replicas=8
-	d.ResourceVersion = bump(d.ResourceVersion)
-	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
-	f.waitCache("shop", "web", 8)
+	f.edit(web, func(d *appsv1.Deployment) { d.Spec.Replicas = &eight }, // kubectl scale --replicas=8
+		func(w Workload) bool { return w.Spec == 8 })
 	f.clock.Step(15 * time.Second)
 	f.ctl.Pass(context.Background(), always)
 	if p := f.patches(); len(p) != 0 {
@@ -1256,34 +1272,46 @@ func TestPassPinNewLeader(t *testing.T) {
 }
 
 // A pin that appears while the leader watches the target is applied, even over a count someone else set at a
-// time the managedFields do not give: it is new, not one an earlier leader may have applied.
+// time the managedFields do not give (or that an HPA set, for a pin set after the HPA that owned the target is
+// deleted): it is new, not one an earlier leader may have applied.
 func TestPassPinWhileWatched(t *testing.T) {
-	d := DeploymentFor(web, 8, 8, nil)
-	d.ManagedFields = []metav1.ManagedFieldsEntry{entry("kubectl", "scale", untimed, countField)}
-	f := newFixture(t, d)
-	f.warm()
-	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))}) // at the target: no scale
-	f.ctl.Pass(context.Background(), always)
-	obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
-	d = obj.(*appsv1.Deployment).DeepCopy()
-	d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} // the fake records this edit in the managedFields
-	d.ResourceVersion = bump(d.ResourceVersion)
-	f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if w, _ := f.kube.Workload(web); w.Pin != nil {
-			if !w.PinOverridden {
+	for _, c := range []struct {
+		name, manager string // who set the count, through the scale subresource
+		hpa           bool   // an HPA owns the target at first, and is deleted before the pin is set
+	}{
+		{name: "watched without a pin", manager: "kubectl"},
+		{name: "watched under an HPA", manager: "kube-controller-manager", hpa: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := DeploymentFor(web, 8, 8, nil)
+			d.ManagedFields = []metav1.ManagedFieldsEntry{entry(c.manager, "scale", untimed, countField)}
+			objs := []runtime.Object{d}
+			if c.hpa {
+				objs = append(objs, webHPA(10))
+			}
+			f := newFixture(t, objs...)
+			f.warm()
+			f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "50", t0))}) // at the target: no scale
+			res := f.ctl.Pass(context.Background(), always)
+			if c.hpa {
+				if res.Outcomes[0].Skipped != "HPAConflict" {
+					t.Fatalf("outcome %+v; want HPAConflict", res.Outcomes[0])
+				}
+				if err := f.client.Tracker().Delete(autoscalingv2.SchemeGroupVersion.WithResource("horizontalpodautoscalers"), "shop", "web-hpa"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} }, // recorded in the managedFields
+				func(w Workload) bool { return w.Pin != nil && w.HPA == "" })
+			if w, _ := f.kube.Workload(web); !w.PinOverridden {
 				t.Fatal("the cache does not read the pin as overridden: the test shows nothing")
 			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the informer never showed the pin")
-		}
-	}
-	f.clock.Step(15 * time.Second)
-	f.ctl.Pass(context.Background(), always)
-	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
-		t.Errorf("patches = %q; want shop/web=5, the pin that appeared while the leader watched", got)
+			f.clock.Step(15 * time.Second)
+			f.ctl.Pass(context.Background(), always)
+			if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
+				t.Errorf("patches = %q; want shop/web=5, the pin that appeared while the leader watched", got)
+			}
+		})
 	}
 }
 
@@ -1310,59 +1338,6 @@ func TestPassPinSetAgain(t *testing.T) {
 	}
 }
 
-// A pin set after the HPA that owned the target is deleted appeared while the leader watched: it is applied,
-// although the managedFields say that someone else (the HPA) set the count after the pin's annotation.
-func TestPassPinAfterHPA(t *testing.T) {
-	d := DeploymentFor(web, 8, 8, nil)
-	d.ManagedFields = []metav1.ManagedFieldsEntry{entry("kube-controller-manager", "scale", untimed, countField)}
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, MaxReplicas: 10}}
-	f := newFixture(t, d, hpa)
-	f.warm()
-	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
-	if res := f.ctl.Pass(context.Background(), always); res.Outcomes[0].Skipped != "HPAConflict" {
-		t.Fatalf("outcome %+v; want HPAConflict", res.Outcomes[0])
-	}
-	if err := f.client.Tracker().Delete(autoscalingv2.SchemeGroupVersion.WithResource("horizontalpodautoscalers"), "shop", "web-hpa"); err != nil {
-		t.Fatal(err)
-	}
-	f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} },
-		func(w Workload) bool { return w.Pin != nil && w.HPA == "" })
-	if w, _ := f.kube.Workload(web); !w.PinOverridden {
-		t.Fatal("the cache does not read the pin as overridden: the test shows nothing")
-	}
-	f.clock.Step(15 * time.Second)
-	f.ctl.Pass(context.Background(), always)
-	if got := strings.Join(f.patches(), ","); got != "shop/web=5" {
-		t.Errorf("patches = %q; want shop/web=5, the pin set after the HPA went", got)
-	}
-}
-
-// edit changes a Deployment in the API server, as kubectl would, and waits until the informer's cache shows the
-// change: until reads it from the Workload.
-func (f *fixture) edit(t policy.Target, change func(*appsv1.Deployment), until func(Workload) bool) {
-	f.t.Helper()
-	gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
-	obj, err := f.client.Tracker().Get(gvr, t.Namespace, t.Name)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	d := obj.(*appsv1.Deployment).DeepCopy()
-	change(d)
-	d.ResourceVersion = bump(d.ResourceVersion)
-	if err := f.client.Tracker().Update(gvr, d, t.Namespace); err != nil {
-		f.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if w, err := f.kube.Workload(t); err == nil && until(w) {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("the informer never showed the edit of %s", t)
-		}
-	}
-}
-
 // After a pause, podpilot takes the target back with its past readings backfilled from Prometheus again (those
 // of the paused stretch were never read), and readings of a range Prometheus warned about are marked as
 // possibly low, which algorithms that look back leave out.
@@ -1384,22 +1359,12 @@ func TestBackfillAfterPause(t *testing.T) {
 		}
 	}
 	pause := func(on bool) {
-		obj, _ := f.client.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), "shop", "web")
-		d := obj.(*appsv1.Deployment).DeepCopy()
-		d.Annotations = map[string]string{}
-		if on {
-			d.Annotations[AnnotationPaused] = "true"
-		}
-		d.ResourceVersion = bump(d.ResourceVersion)
-		f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, "shop")
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if w, _ := f.kube.Workload(policy.Target{Namespace: "shop", Name: "web"}); w.Paused == on {
-				return
+		f.edit(web, func(d *appsv1.Deployment) {
+			d.Annotations = map[string]string{}
+			if on {
+				d.Annotations[AnnotationPaused] = "true"
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("the informer never showed paused=%v", on)
+		}, func(w Workload) bool { return w.Paused == on })
 	}
 	pause(true)
 	f.clock.Step(15 * time.Second)
