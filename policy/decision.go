@@ -123,6 +123,10 @@ type Proposal struct {
 	Forecast float64
 	// ForecastError is the recent relative error of those forecasts (predictive; 0 when unknown).
 	ForecastError float64
+	// Idle marks a proposal of zero at the end of an idle grace (queue's idle): the grace was its stabilization,
+	// so when it wins the down-window does not hold it, as KEDA's cooldownPeriod, not the HPA's window, times a
+	// scale to zero.
+	Idle bool
 }
 
 // label names the proposal as Decision.Winner does: "algorithm/metric", or the algorithm alone.

@@ -16,7 +16,8 @@ import (
 //  3. metrics: with no valid proposal, hold; with any invalid metric, never scale down (podpilot: after
 //     missingMetrics.after such evaluations, hold at least the fallback count; and podpilot, in the spirit of HPA's
 //     missing-pod rule: no scale-down either while a reading covers fewer pods than are ready);
-//  4. stabilization over the raw recommendations of each direction's window;
+//  4. stabilization over the raw recommendations of each direction's window (podpilot: except for a scale to
+//     zero at the end of an idle grace, Proposal.Idle, which the grace stabilized);
 //  5. cooldown since the last scale event (podpilot);
 //  6. rate limits over the real scale events of each policy's period, then clamp to [min, max];
 //  7. (podpilot) a direction the target pauses (Input.NoScaleIn, NoScaleOut) holds at the current count,
@@ -74,10 +75,10 @@ func (p *Policy) evaluate(in Input, h History) (Decision, History) {
 		}
 	}
 	h.State = state
-	raw, found, unproposed := int32(0), false, false
+	raw, found, unproposed, idle := int32(0), false, false, false
 	for _, pr := range d.Proposals {
 		if pr.Valid && (!found || pr.Replicas > raw) {
-			raw, found = pr.Replicas, true
+			raw, found, idle = pr.Replicas, true, pr.Idle
 			d.Winner = pr.label()
 		}
 		// A metric whose reading came but gave no proposal (no ready pod to average it over) is unknown, not low,
@@ -147,6 +148,9 @@ func (p *Policy) evaluate(in Input, h History) (Decision, History) {
 
 	b := &p.Behavior
 	stab, why := b.stabilize(now, cur, raw, h.Recs)
+	if idle && raw == 0 {
+		stab = 0 // the idle grace was this scale to zero's stabilization (Proposal.Idle)
+	}
 	h.Recs = append(h.Recs, Rec{Time: now, Replicas: raw}) // h is advance's private copy
 	d.change(StageStabilization, stab, why)
 

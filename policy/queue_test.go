@@ -43,7 +43,9 @@ func TestQueueDrainsWithinDrainTime(t *testing.T) {
 }
 
 func drainsWithin(t *testing.T, outage int, warned bool) {
-	p := mustParse(t, queuePolicy)
+	// The algorithm's own counts: without the default down-window, which holds them for 3m after the drain
+	// (TestQueueDownWindow).
+	p := mustParse(t, queuePolicy+"behavior: {scaleDown: {stabilizationWindow: 0s}}\n")
 	const (
 		arrivals = 20.0 // messages per second
 		rate     = 10.0 // per ready replica
@@ -110,6 +112,24 @@ func drainsWithin(t *testing.T, outage int, warned bool) {
 			t.Fatalf("t+%s, after the drain: %d replicas; want 2 (20 messages/s at 10 each): %v", time.Duration(i)*step, asked[i], asked)
 		}
 	}
+}
+
+// The default down-window holds the drain's count for 5m after the backlog is gone (consumers that were just
+// needed are not stopped at each lull: flapping), then it goes down at most -50 % a minute; the scale to zero
+// at the idle grace's end is not held by the window, which would otherwise keep the last counts 5m longer.
+func TestQueueDownWindow(t *testing.T) {
+	p := mustParse(t, queuePolicy)
+	walkPast(t, p, warm, nil, []tick{
+		{at: 0, cur: 2, vals: []float64{6000}, want: 12},              // ceil((6000/60 + 20) / 10): the 2 ready pods were busy
+		{at: time.Minute, cur: prev, vals: []float64{3000}, want: 12}, // the drain plan holds
+		{at: 2 * time.Minute, cur: prev, vals: []float64{0}, want: 12, reason: ScaleDownStabilized},
+		{at: 5*time.Minute + 45*time.Second, cur: prev, vals: []float64{0}, want: 12, reason: ScaleDownStabilized},
+		{at: 6*time.Minute + 15*time.Second, cur: prev, vals: []float64{0}, want: 6, reason: ScaleDownLimit}, // the 12 of 1m left the window
+		{at: 7 * time.Minute, cur: prev, vals: []float64{0}, want: 6, reason: CooldownActive},                // idle since 2m: to zero...
+		{at: 7*time.Minute + 30*time.Second, cur: prev, vals: []float64{0}, want: 3, reason: ScaleDownLimit}, // ...at -50 % a minute
+		{at: 8*time.Minute + 45*time.Second, cur: prev, vals: []float64{0}, want: 1, reason: ScaleDownLimit},
+		{at: 10 * time.Minute, cur: prev, vals: []float64{0}, want: 0}, // past the window's 1s of 5m45s and 6m15s
+	})
 }
 
 // ANCHOR 6 (keda#2446): to zero once the queue has been empty for the idle grace, and back on the first message.

@@ -26,6 +26,9 @@
 //   - Overload is demand above ready capacity (ready replicas × capacity); unserved work is that excess over
 //     time. The SLO is utilization above a level for request workloads, and queue wait (backlog over drain
 //     rate) above a time for queue workloads (a policy with a queue metric).
+//   - A sweep's frontier and read-off weigh cost against overload, and against SLO-violation seconds for a queue
+//     workload (Summary.Miss): its consumers may take in more than they serve while the backlog waits less than
+//     the SLO, which is what a queue is for.
 //   - The clairvoyant lower bound is ceil(demand / capacity) clamped to the policy's bounds, at every step.
 //   - A warm-up (Config.Warmup, --warmup) is simulated like any other stretch, so that policies decide and
 //     algorithms that look back gather their history, but neither scored nor reported: every score, the lower

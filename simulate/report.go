@@ -283,10 +283,34 @@ func fmtNum(f float64, prec int) string {
 	return strconv.FormatFloat(f, 'f', prec, 64)
 }
 
-// WriteSweep writes each policy's cost and overload at every value, marks the frontier, and reads off, for each
+// queues counts the sweep's runs of queue workloads.
+func queues(sr *SweepResult) int {
+	n := 0
+	for _, r := range sr.Runs {
+		if len(r.Points) > 0 && r.Points[0].Summary.Queue {
+			n++
+		}
+	}
+	return n
+}
+
+// missNames names what a sweep weighs against cost (Summary.Miss), as its header prints it and as its frontier
+// is called.
+func missNames(sr *SweepResult) (label, short string) {
+	switch queues(sr) {
+	case 0:
+		return "overload (s)", "overload"
+	case len(sr.Runs):
+		return "SLO violation (s)", "SLO"
+	}
+	return "overload (s), SLO violation (s) for queue policies", "overload (SLO)"
+}
+
+// WriteSweep writes each policy's cost and overload (a queue's SLO violation) at every value, marks the frontier, and reads off, for each
 // frontier point of the first policy (the baseline), what every other policy achieves at equal or lower cost.
 func WriteSweep(w io.Writer, sr *SweepResult) error {
-	fmt.Fprintf(w, "sweep %s: cost (× lower bound) / overload (s) / reversals; * marks each policy's cost-overload frontier\n\n", sr.Field)
+	label, short := missNames(sr)
+	fmt.Fprintf(w, "sweep %s: cost (× lower bound) / %s / reversals; * marks each policy's cost-%s frontier\n\n", sr.Field, label, short)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"value"}
 	for _, r := range sr.Runs {
@@ -302,7 +326,7 @@ func WriteSweep(w io.Writer, sr *SweepResult) error {
 				if q.Frontier {
 					star = "*"
 				}
-				cells = append(cells, fmt.Sprintf("%s / %s / %d %s", f2(q.Summary.CostRatio), f0(q.Summary.OverloadSeconds), q.Summary.Reversals, star))
+				cells = append(cells, fmt.Sprintf("%s / %s / %d %s", f2(q.Summary.CostRatio), f0(q.Summary.Miss()), q.Summary.Reversals, star))
 			}
 			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 		}
@@ -322,14 +346,14 @@ func WriteSweep(w io.Writer, sr *SweepResult) error {
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, p := range Frontier(base.Points) {
-		cells := []string{fmt.Sprintf("%s=%s: %s / %s", sr.Field, p.Value, f2(p.Summary.CostRatio), f0(p.Summary.OverloadSeconds))}
+		cells := []string{fmt.Sprintf("%s=%s: %s / %s", sr.Field, p.Value, f2(p.Summary.CostRatio), f0(p.Summary.Miss()))}
 		for _, r := range sr.Runs[1:] {
 			q, ok := AtCost(r.Points, p.Summary.ReplicaSeconds)
 			if !ok {
 				cells = append(cells, "none this cheap")
 				continue
 			}
-			cells = append(cells, fmt.Sprintf("%s: %s / %s", q.Value, f2(q.Summary.CostRatio), f0(q.Summary.OverloadSeconds)))
+			cells = append(cells, fmt.Sprintf("%s: %s / %s", q.Value, f2(q.Summary.CostRatio), f0(q.Summary.Miss())))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}

@@ -55,7 +55,18 @@ type Summary struct {
 	Reversals       int     // scale events whose direction differs from the previous one's
 	Unserved        float64 // demand above ready capacity, times seconds
 	PeakReplicas    int32
-	Steps           int // scored model steps, of Run.Tick each
+	Steps           int  // scored model steps, of Run.Tick each
+	Queue           bool // a queue workload (the policy has a queue metric): its SLO is the messages' wait
+}
+
+// Miss is what a sweep weighs against cost: the SLO-violation seconds of a queue workload, whose consumers may
+// take in more than they serve for as long as the backlog waits less than the SLO, and the overload-seconds of
+// a request workload, which drops what it cannot serve.
+func (s Summary) Miss() float64 {
+	if s.Queue {
+		return s.SLOSeconds
+	}
+	return s.OverloadSeconds
 }
 
 // Step is one model step of a run (Run.Tick long). The policy decides at some of them (Decided); at the others
@@ -375,6 +386,7 @@ func simulate(rec *metrics.Recording, np Named, cfg Config) (Run, error) {
 	obs := make([]policy.Observation, len(p.Metrics))
 	s := &run.Summary
 	b := &run.Bound
+	s.Queue, b.Queue = queue, queue
 	var lastDir, lastBoundDir, lastBound int32
 	backlog, boundBacklog := 0.0, 0.0
 	if !closed {

@@ -216,6 +216,50 @@ metrics: [{kind: queue, queue: jobs, perReplica: 100}]
 	if r.Summary.SLOSeconds == 0 || r.Summary.ScaleEvents == 0 {
 		t.Errorf("summary %+v: want SLO violations and scale events", r.Summary)
 	}
+	if !r.Summary.Queue || !r.Bound.Queue || r.Summary.Miss() != r.Summary.SLOSeconds {
+		t.Errorf("summary %+v, bound %+v: want both marked a queue workload, missing its SLO seconds", r.Summary, r.Bound)
+	}
+}
+
+// A sweep prints what it weighs against cost: a queue workload's SLO violation, a request workload's overload.
+func TestSweepQueue(t *testing.T) {
+	rec := recording(t, "value", "0,10", "60,100", "120,10", "900,10")
+	queue := Source{Name: "q", File: "q.yaml", Data: []byte(`
+target: {namespace: a, name: b}
+minReplicas: 1
+maxReplicas: 50
+metrics: [{kind: queue, queue: jobs, perReplica: 100}]
+`)}
+	web := Source{Name: "web", File: "web.yaml", Data: []byte(`
+target: {namespace: a, name: c}
+minReplicas: 1
+maxReplicas: 50
+metrics: [{kind: qps, perReplica: 7}]
+`)}
+	cfg := Config{Mode: ClosedLoop, Model: Model{Capacity: 10}, SLOWait: 10 * time.Second}
+	for _, tc := range []struct {
+		name string
+		srcs []Source
+		want string
+	}{
+		{"queue", []Source{queue}, "cost (× lower bound) / SLO violation (s) / reversals; * marks each policy's cost-SLO frontier"},
+		{"requests", []Source{web}, "cost (× lower bound) / overload (s) / reversals; * marks each policy's cost-overload frontier"},
+		{"both", []Source{queue, web}, "/ overload (s), SLO violation (s) for queue policies / reversals; * marks each policy's cost-overload (SLO) frontier"},
+	} {
+		sr, err := RunSweep(rec, tc.srcs, Sweep{Field: "maxReplicas", Values: []string{"5", "50"}}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		WriteSweep(&b, sr)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("%s: sweep lacks %q:\n%s", tc.name, tc.want, b.String())
+		}
+		s := sr.Runs[0].Points[0].Summary
+		if cell := fmt.Sprintf("%.2f / %.0f / %d", s.CostRatio, s.Miss(), s.Reversals); !strings.Contains(b.String(), cell) {
+			t.Errorf("%s: sweep lacks the first point's %q:\n%s", tc.name, cell, b.String())
+		}
+	}
 }
 
 // spy is an algorithm that proposes the current count and records the latest time any reading encodes.
@@ -543,6 +587,26 @@ func TestFrontier(t *testing.T) {
 	}
 	if _, ok := AtCost(ps, 1000); ok {
 		t.Errorf("AtCost(1000) found a point cheaper than any")
+	}
+
+	// A queue workload's points weigh cost against SLO violation, not overload: q is overloaded more than p at
+	// the same cost, but its backlog waits less.
+	queue := func(v string, cost, over, slo float64) Point {
+		p := pt(v, cost, over)
+		p.Summary.Queue, p.Summary.SLOSeconds = true, slo
+		return p
+	}
+	qs := []Point{queue("p", 1.2, 10, 50), queue("q", 1.2, 90, 20), queue("r", 1.5, 0, 30)}
+	MarkFrontier(qs)
+	got = nil
+	for _, p := range Frontier(qs) {
+		got = append(got, p.Value)
+	}
+	if diff := cmp.Diff([]string{"q"}, got); diff != "" {
+		t.Errorf("queue frontier (-want +got):\n%s", diff)
+	}
+	if p, ok := AtCost(qs, 2000); !ok || p.Value != "q" {
+		t.Errorf("queue AtCost(2000) = %v, %v; want q (the least SLO violation)", p.Value, ok)
 	}
 }
 

@@ -96,8 +96,8 @@ func RunSweep(rec *metrics.Recording, srcs []Source, sw Sweep, cfg Config) (*Swe
 	return res, nil
 }
 
-// MarkFrontier sets each point's Frontier: no other point of ps is as cheap and as little overloaded, and
-// better in one of the two. Points of several runs marked together give the frontier of their union. Cost is
+// MarkFrontier sets each point's Frontier: no other point of ps is as cheap and misses as little (Summary.Miss:
+// overload, or a queue's SLO violation), and better in one of the two. Points of several runs marked together give the frontier of their union. Cost is
 // replica-seconds, not the ratio to each point's own lower bound: a swept minReplicas or interval moves the bound.
 func MarkFrontier(ps []Point) {
 	for i := range ps {
@@ -105,8 +105,8 @@ func MarkFrontier(ps []Point) {
 		ps[i].Frontier = true
 		for j := range ps {
 			b := ps[j].Summary
-			if i != j && b.ReplicaSeconds <= a.ReplicaSeconds && b.OverloadSeconds <= a.OverloadSeconds &&
-				(b.ReplicaSeconds < a.ReplicaSeconds || b.OverloadSeconds < a.OverloadSeconds) {
+			if i != j && b.ReplicaSeconds <= a.ReplicaSeconds && b.Miss() <= a.Miss() &&
+				(b.ReplicaSeconds < a.ReplicaSeconds || b.Miss() < a.Miss()) {
 				ps[i].Frontier = false
 				break
 			}
@@ -114,8 +114,8 @@ func MarkFrontier(ps []Point) {
 	}
 }
 
-// AtCost returns the point of ps with the least overload among those costing at most cost replica-seconds (and,
-// among equals, the cheapest): what a policy achieves for a given budget, read off its sweep.
+// AtCost returns the point of ps that misses least (Summary.Miss) among those costing at most cost replica-seconds
+// (and, among equals, the cheapest): what a policy achieves for a given budget, read off its sweep.
 func AtCost(ps []Point, cost float64) (Point, bool) {
 	var best Point
 	found := false
@@ -124,8 +124,8 @@ func AtCost(ps []Point, cost float64) (Point, bool) {
 		if s.ReplicaSeconds > cost*(1+1e-12) {
 			continue
 		}
-		if !found || s.OverloadSeconds < best.Summary.OverloadSeconds ||
-			(s.OverloadSeconds == best.Summary.OverloadSeconds && s.ReplicaSeconds < best.Summary.ReplicaSeconds) {
+		if !found || s.Miss() < best.Summary.Miss() ||
+			(s.Miss() == best.Summary.Miss() && s.ReplicaSeconds < best.Summary.ReplicaSeconds) {
 			best, found = p, true
 		}
 	}

@@ -1,8 +1,10 @@
 // Command benchpolicies is podpilot's decision-quality benchmark (make bench-policies). It runs `podpilot
 // simulate`'s closed loop on every trace in testdata/traces with one documented workload model, prints each
 // trace's comparison table of hpa (a Kubernetes HPA with default behaviour), target-tracking, burst,
-// predictive and floor (target-tracking with its opt-in floor), a sweep of each policy's target with the read-off at equal cost, and checks the goals of issue 7
-// against them. It prints Markdown; make bench-policies writes it to docs/benchmarks.md. The output is
+// predictive and floor (target-tracking with its opt-in floor), a sweep of each policy's target with the read-off
+// at equal cost, and checks the goals of issue 7 against them. It runs each trace again as a queue's arrivals
+// (queue.go): KEDA's HPA on backlog per replica against podpilot's queue algorithm, scored on the queue's SLO. It
+// prints Markdown; make bench-policies writes it to docs/benchmarks.md. The output is
 // byte-identical across runs.
 //
 // Every number comes from the simulate package, the code behind `podpilot simulate`, and every trace's section
@@ -116,6 +118,7 @@ type result struct {
 	floor      float64 // cost of a perfect forecast of each 10-minute mean with overload under goalOverloaded
 	scored     float64 // seconds scored
 	split      []split // hpa and the recommended policy at equal cost (see splits; nil: no such pair)
+	queue      *queueResult
 }
 
 // split divides a run's overload-seconds into sudden ones, where the demand one reaction time earlier fitted in the
@@ -199,6 +202,9 @@ func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []s
 	if r.split, err = r.splits(rec, srcs, cfg); err != nil {
 		return nil, err
 	}
+	if r.queue, err = benchQueue(rec, cfg, vals); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -245,14 +251,17 @@ func (r *result) splits(rec *metrics.Recording, srcs []simulate.Source, cfg simu
 	return out, nil
 }
 
-// command is the `podpilot simulate` command line that reproduces a table.
-func (r *result) command(extra string) string {
+// command is the `podpilot simulate` command line that reproduces a table of the benchmark's policies.
+func (r *result) command(extra string) string { return r.commandWith(policies, extra) }
+
+// commandWith is the `podpilot simulate` command line that reproduces a table of pols.
+func (r *result) commandWith(pols []string, extra string) string {
 	c := fmt.Sprintf("podpilot simulate --recording %s --scale %s --capacity %g --startup %s --scrape %s --interval %s",
 		r.file, r.scale, capacity, duration(startup), duration(scrape), duration(interval))
 	if r.warmup > 0 {
 		c += " --warmup " + duration(r.warmup)
 	}
-	for _, p := range policies {
+	for _, p := range pols {
 		c += " --policy " + p
 	}
 	return c + extra
@@ -361,35 +370,39 @@ func (r *result) readoffsFor(name string) []readoff {
 }
 
 // readoffsOf reads rec (frontier marked) against each of hpa's frontier points with a target up to maxGoal.
-func readoffsOf(hpa, rec []simulate.Point) []readoff {
+func readoffsOf(hpa, rec []simulate.Point) []readoff { return readoffsUpTo(hpa, rec, maxGoal) }
+
+// readoffsUpTo reads rec against each of hpa's frontier points with a value up to limit, on what each misses
+// (simulate.Summary.Miss: overload, or a queue's SLO violation).
+func readoffsUpTo(hpa, rec []simulate.Point, limit float64) []readoff {
 	front := simulate.Frontier(rec)
 	var out []readoff
 	for _, p := range simulate.Frontier(hpa) {
-		if v, err := strconv.ParseFloat(p.Value, 64); err != nil || v > maxGoal {
+		if v, err := strconv.ParseFloat(p.Value, 64); err != nil || v > limit {
 			continue
 		}
 		c := p.Summary.ReplicaSeconds // the traces' policies share one lower bound: replica-seconds read as its ratio
 		ro := readoff{hpa: p}
 		ro.rec, ro.found = simulate.AtCost(rec, c)
 		if ro.found {
-			ro.ratio = overloadRatio(ro.rec.Summary.OverloadSeconds, p.Summary.OverloadSeconds)
+			ro.ratio = overloadRatio(ro.rec.Summary.Miss(), p.Summary.Miss())
 		}
 		for i, f := range front {
 			if f.Summary.ReplicaSeconds > c {
 				break
 			}
 			ro.on, ro.lo, ro.hi = true, f.Value, ""
-			ro.over, ro.rev = f.Summary.OverloadSeconds, float64(f.Summary.Reversals)
+			ro.over, ro.rev = f.Summary.Miss(), float64(f.Summary.Reversals)
 			if i+1 < len(front) && front[i+1].Summary.ReplicaSeconds > c && f.Summary.ReplicaSeconds < c {
 				g := front[i+1].Summary
 				x := (c - f.Summary.ReplicaSeconds) / (g.ReplicaSeconds - f.Summary.ReplicaSeconds)
 				ro.hi = front[i+1].Value
-				ro.over += x * (g.OverloadSeconds - f.Summary.OverloadSeconds)
+				ro.over += x * (g.Miss() - f.Summary.Miss())
 				ro.rev += x * float64(g.Reversals-f.Summary.Reversals)
 			}
 		}
 		if ro.on {
-			ro.fratio = overloadRatio(ro.over, p.Summary.OverloadSeconds)
+			ro.fratio = overloadRatio(ro.over, p.Summary.Miss())
 			ro.met = (math.IsNaN(ro.fratio) || ro.fratio <= goalOverload) && ro.rev < float64(p.Summary.Reversals)
 		}
 		out = append(out, ro)
@@ -449,13 +462,19 @@ func ratioText(x float64) string {
 // goalRows prints the goal-1 table of policy name against hpa: per trace, the points where it holds and the
 // overload and reversal shares at each of cols (hpa's targets).
 func goalRows(w io.Writer, rs []*result, name string, cols []string) {
-	fmt.Fprintf(w, "| trace | goal 1 met at hpa's points |")
+	readoffRows(w, rs, func(r *result) []readoff { return r.readoffsFor(name) }, "goal 1 met at hpa's points", "hpa %s %%", cols)
+}
+
+// readoffRows prints, per trace, where the read-offs of of(trace) meet goal 1's test and the miss and reversal
+// shares at each of cols (the baseline's targets, each headed as col formats it).
+func readoffRows(w io.Writer, rs []*result, of func(*result) []readoff, met, col string, cols []string) {
+	fmt.Fprintf(w, "| trace | %s |", met)
 	for _, c := range cols {
-		fmt.Fprintf(w, " hpa %s %% |", c)
+		fmt.Fprintf(w, " "+col+" |", c)
 	}
 	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(cols)))
 	for _, r := range rs {
-		ros := r.readoffsFor(name)
+		ros := of(r)
 		at := map[string]readoff{}
 		for _, ro := range ros {
 			at[ro.hpa.Value] = ro
@@ -544,6 +563,9 @@ func glance(w io.Writer, rs []*result) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
+	queueHeader(w)
+	readoffRows(w, rs, func(r *result) []readoff { return r.queue.readoffs() }, "met at keda's points", "keda %s", queueCols)
+	fmt.Fprintln(w)
 }
 
 func section(w io.Writer, r *result, vals []string) {
@@ -555,23 +577,29 @@ func section(w io.Writer, r *result, vals []string) {
 	simulate.WriteSweep(w, r.sweep)
 	fmt.Fprintf(w, "```\n\nGoal 1 at each of hpa's frontier points: %s's best swept target within hpa's cost (what the read-off\n", recommended)
 	fmt.Fprintf(w, "above prints), and its frontier at hpa's cost (read linearly between the two swept targets around it).\n\n")
-	goalTable(w, r.readoffs())
+	goalTable(w, r.readoffs(), "hpa")
 	fmt.Fprintf(w, "\nThe same for `%s`, the opt-in floor on recent peaks (not the recommended policy):\n\n", floorPolicy)
-	goalTable(w, r.readoffsFor(floorPolicy))
+	goalTable(w, r.readoffsFor(floorPolicy), "hpa")
 	fmt.Fprintln(w)
+	queueSection(w, r)
 }
 
-// goalTable prints goal 1 at each of hpa's frontier points, read off as ros gives them.
-func goalTable(w io.Writer, ros []readoff) {
+// goalTable prints goal 1 at each of the baseline's (base's) frontier points, read off as ros gives them, on
+// overload or, for queue workloads, SLO violation.
+func goalTable(w io.Writer, ros []readoff, base string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(tw, "| hpa target\t| hpa cost / overload (s) / reversals\t| best swept within the cost: target, cost / overload (s) / reversals\t| ratio\t| on the frontier at hpa's cost: targets, overload (s) / reversals\t| ratio\t| goal 1\t|\n")
+	miss := "overload (s)"
+	if len(ros) > 0 && ros[0].hpa.Summary.Queue {
+		miss = "SLO violation (s)"
+	}
+	fmt.Fprintf(tw, "| %[1]s target\t| %[1]s cost / %[2]s / reversals\t| best swept within the cost: target, cost / %[2]s / reversals\t| ratio\t| on the frontier at %[1]s's cost: targets, %[2]s / reversals\t| ratio\t| goal 1\t|\n", base, miss)
 	fmt.Fprintf(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|\n")
 	for _, ro := range ros {
 		h := ro.hpa.Summary
 		swept, ratio := "none this cheap", ""
 		if ro.found {
 			s := ro.rec.Summary
-			swept = fmt.Sprintf("%s, %.2f / %.0f / %d", ro.rec.Value, s.CostRatio, s.OverloadSeconds, s.Reversals)
+			swept = fmt.Sprintf("%s, %.2f / %.0f / %d", ro.rec.Value, s.CostRatio, s.Miss(), s.Reversals)
 			ratio = ratioText(ro.ratio)
 		}
 		front, fratio, goal := "none this cheap", "", "not met"
@@ -588,7 +616,7 @@ func goalTable(w io.Writer, ros []readoff) {
 				goal = "not met (reversals)"
 			}
 		}
-		fmt.Fprintf(tw, "| %s\t| %.2f / %.0f / %d\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n", ro.hpa.Value, h.CostRatio, h.OverloadSeconds, h.Reversals,
+		fmt.Fprintf(tw, "| %s\t| %.2f / %.0f / %d\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n", ro.hpa.Value, h.CostRatio, h.Miss(), h.Reversals,
 			swept, ratio, front, fratio, goal)
 	}
 	tw.Flush()
