@@ -35,7 +35,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The decision-quality benchmark: every trace in testdata/traces through simulate's closed loop, hpa against
-# podpilot's algorithms, with a sweep of each policy's target (about two minutes on two cores). See docs/benchmarks.md.
+# podpilot's algorithms, with a sweep of each policy's target, and queue against KEDA's HPA (about four minutes on two
+# cores). It also writes the schedule policies it derives to testdata/bench/schedules. See docs/benchmarks.md.
 bench-policies:
 	$(GO) run ./cmd/benchpolicies > docs/benchmarks.md.tmp && mv docs/benchmarks.md.tmp docs/benchmarks.md
 

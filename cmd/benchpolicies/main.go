@@ -1,11 +1,12 @@
 // Command benchpolicies is podpilot's decision-quality benchmark (make bench-policies). It runs `podpilot
 // simulate`'s closed loop on every trace in testdata/traces with one documented workload model, prints each
 // trace's comparison table of hpa (a Kubernetes HPA with default behaviour), target-tracking, burst,
-// predictive and floor (target-tracking with its opt-in floor), a sweep of each policy's target with the read-off
-// at equal cost, and checks the goals of issue 7 against them. It runs each trace again as a queue's arrivals
-// (queue.go): KEDA's HPA on backlog per replica against podpilot's queue algorithm, scored on the queue's SLO. It
-// prints Markdown; make bench-policies writes it to docs/benchmarks.md. The output is
-// byte-identical across runs.
+// predictive, floor (target-tracking with its opt-in floor) and, on the multi-day traces, schedule (target-tracking
+// with hourly floors from the first day, schedule.go, which it writes to testdata/bench/schedules), a sweep of
+// each policy's target with the read-off at equal cost, and checks the goals of issue 7 against them. It runs
+// each trace again as a queue's arrivals (queue.go): KEDA's HPA on backlog per replica against podpilot's queue
+// algorithm, scored on the queue's SLO. It prints Markdown; make bench-policies writes it to docs/benchmarks.md.
+// The output is byte-identical across runs.
 //
 // Every number comes from the simulate package, the code behind `podpilot simulate`, and every trace's section
 // prints the `podpilot simulate` commands that reproduce its tables.
@@ -23,6 +24,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +112,8 @@ func main() {
 // result is one trace's benchmark.
 type result struct {
 	file, name string
-	scale      string // the demand scale, as the commands give it
+	policies   []string // the benchmark's policies, and the trace's schedule policy where it has a warm-up
+	scale      string   // the demand scale, as the commands give it
 	warmup     time.Duration
 	daily      float64 // autocorrelation of hourly means at 24 h (NaN: shorter than three days)
 	res        *simulate.Result
@@ -135,17 +138,9 @@ type split struct {
 const reaction = scrape + interval + startup
 
 func run(w io.Writer, files, vals []string) error {
-	srcs, err := simulate.Sources(policies, simulate.BaseSpec{})
-	if err != nil {
-		return err
-	}
-	named, err := simulate.Parse(srcs, policy.Builtin())
-	if err != nil {
-		return err
-	}
 	var rs []*result
 	for _, f := range files {
-		r, err := bench(f, srcs, named, vals)
+		r, err := bench(f, vals)
 		if err != nil {
 			return err
 		}
@@ -183,9 +178,24 @@ func (r *result) load() (*metrics.Recording, simulate.Config, error) {
 		Model: simulate.Model{Capacity: capacity, Startup: startup, Scrape: scrape}}, nil
 }
 
-func bench(file string, srcs []simulate.Source, named []simulate.Named, vals []string) (*result, error) {
-	r := &result{file: file}
+func bench(file string, vals []string) (*result, error) {
+	r := &result{file: file, policies: policies}
 	rec, cfg, err := r.load()
+	if err != nil {
+		return nil, err
+	}
+	if r.warmup > 0 {
+		f, err := writeSchedule(rec, r.name, cfg.Scale, rec.Times[0].Add(r.warmup))
+		if err != nil {
+			return nil, err
+		}
+		r.policies = append(slices.Clip(r.policies), f)
+	}
+	srcs, err := simulate.Sources(r.policies, simulate.BaseSpec{})
+	if err != nil {
+		return nil, err
+	}
+	named, err := simulate.Parse(srcs, policy.Builtin())
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +262,7 @@ func (r *result) splits(rec *metrics.Recording, srcs []simulate.Source, cfg simu
 }
 
 // command is the `podpilot simulate` command line that reproduces a table of the benchmark's policies.
-func (r *result) command(extra string) string { return r.commandWith(policies, extra) }
+func (r *result) command(extra string) string { return r.commandWith(r.policies, extra) }
 
 // commandWith is the `podpilot simulate` command line that reproduces a table of pols.
 func (r *result) commandWith(pols []string, extra string) string {
@@ -299,7 +309,11 @@ Policies (`+"`testdata/bench/`"+`):
   simulated pods' start-up);
 - `+"`floor`"+`: target-tracking with its opt-in floor on recent peaks (`+"`floorQuantile: 0.75, floorWindow: 4h`"+`), for
   services run with a lot of headroom; not the recommended policy (of the goal tables, only goal 1's in "Results
-  at a glance" gives it).
+  at a glance" gives it);
+- `+"`schedule`"+`, on the traces with a warm-up: target-tracking combined with the `+"`schedule`"+` algorithm, a floor
+  for every hour of the day (UTC) at the replicas the warm-up day's median demand of that hour needs at a 70 %%
+  target, as a platform engineer would read them off yesterday's graph (the benchmark writes them to
+  `+"`testdata/bench/schedules/`"+`); the sweep moves target-tracking's target, not the floors.
 
 Scores (README, "Simulate"): **cost** is replica-seconds, also as a ratio to the clairvoyant lower bound
 (`+"`ceil(demand / capacity)`"+` at every step); **overload** is time with demand above ready capacity; **reversals**
@@ -506,6 +520,16 @@ func glance(w io.Writer, rs []*result) {
 	fmt.Fprintf(w, "\nThe same for `%s` (target-tracking with its opt-in floor on recent peaks, for services run with a lot of\n", floorPolicy)
 	fmt.Fprintf(w, "headroom: not the recommended policy; every 5 %% and the best swept target within the cost in each trace's section):\n\n")
 	goalRows(w, rs, floorPolicy, cols)
+	fmt.Fprintf(w, "\nThe same for `%s` (target-tracking combined with a `schedule` of floors for every hour of the day, at the\n", schedulePolicy)
+	fmt.Fprintf(w, "warm-up day's median demand of that hour: the largest proposal wins; every 5 %% and the best swept target within\n")
+	fmt.Fprintf(w, "the cost in each trace's section). The one-day trace has no day before to draw floors from.\n\n")
+	var multi []*result
+	for _, r := range rs {
+		if r.warmup > 0 {
+			multi = append(multi, r)
+		}
+	}
+	goalRows(w, multi, schedulePolicy, cols)
 	fmt.Fprintf(w, "\nWhere the overload comes from, at hpa's %s %% point (or its lowest target above that overloaded at least\n", headline)
 	fmt.Fprintf(w, "%g %% of the time): hpa there and %s at its best swept target within hpa's cost, with each one's\n", 100*minOverloaded, recommended)
 	fmt.Fprintf(w, "overload split into **sudden** seconds, where the demand one reaction time earlier (%s: scrape, loop and\n", duration(reaction))
@@ -580,6 +604,10 @@ func section(w io.Writer, r *result, vals []string) {
 	goalTable(w, r.readoffs(), "hpa")
 	fmt.Fprintf(w, "\nThe same for `%s`, the opt-in floor on recent peaks (not the recommended policy):\n\n", floorPolicy)
 	goalTable(w, r.readoffsFor(floorPolicy), "hpa")
+	if r.warmup > 0 {
+		fmt.Fprintf(w, "\nThe same for `%s`, target-tracking with floors by the hour from the warm-up day (`%s`):\n\n", schedulePolicy, scheduleFile(r.name))
+		goalTable(w, r.readoffsFor(schedulePolicy), "hpa")
+	}
 	fmt.Fprintln(w)
 	queueSection(w, r)
 }

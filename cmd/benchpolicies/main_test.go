@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/podpilot/podpilot/metrics"
 	"github.com/podpilot/podpilot/policy"
 	"github.com/podpilot/podpilot/simulate"
 )
@@ -99,15 +102,7 @@ func TestSudden(t *testing.T) {
 func TestTuning(t *testing.T) {
 	t.Chdir("../..")
 	file, vals := "testdata/traces/azure_functions_slopower_60s.csv", []string{"70", "100", "130"}
-	srcs, err := simulate.Sources(policies, simulate.BaseSpec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	named, err := simulate.Parse(srcs, policy.Builtin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bench(file, srcs, named, vals)
+	r, err := bench(file, vals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +173,78 @@ func TestRanks(t *testing.T) {
 	want := []rank{{"one", []int{1, 1}, 2}, {"both", []int{2, 0}, 2}, {"none", []int{0, 1}, 1}, {"flappy", []int{0, 0}, 0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ranks = %+v; want %+v", got, want)
+	}
+}
+
+// The schedule policies the benchmark writes for its multi-day traces are what scheduleYAML derives from each
+// trace's first day (so that the printed commands run what the tables measured), and they load: target-tracking
+// and a schedule of 24 hourly windows, each with a floor of at least one replica.
+func TestSchedulePolicies(t *testing.T) {
+	t.Chdir("../..")
+	files, _ := filepath.Glob("testdata/traces/*.csv")
+	n := 0
+	for _, f := range files {
+		r := &result{file: f}
+		rec, cfg, err := r.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.warmup == 0 {
+			continue
+		}
+		n++
+		want, err := scheduleYAML(rec, r.name, cfg.Scale, rec.Times[0].Add(r.warmup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(scheduleFile(r.name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: stale or missing (%v): run make bench-policies", scheduleFile(r.name), err)
+		}
+		named, err := simulate.Parse([]simulate.Source{{Name: schedulePolicy, File: scheduleFile(r.name), Data: want}}, policy.Builtin())
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		p := named[0].Policy
+		if len(p.Algorithms) != 2 || p.Algorithms[0].Name != "target-tracking" || p.Algorithms[1].Name != "schedule" {
+			t.Errorf("%s: algorithms %v; want target-tracking and schedule", r.name, p.Algorithms)
+		}
+		if c := strings.Count(string(want), "{days: \"*\", start: "); c != 24 || strings.Contains(string(want), "replicas: 0}") {
+			t.Errorf("%s: %d hourly windows (or a zero floor):\n%s", r.name, c, want)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d multi-day traces; want 3", n)
+	}
+}
+
+// A floor is the replicas an hour's median demand needs at 70 %: hour 00 has the demands 69, 71 and 700 (median
+// 71: 2 replicas), hour 01 has 70 and 140 (median 105: 2), and the other hours none, which is an error.
+func TestScheduleYAML(t *testing.T) {
+	t0 := time.Unix(0, 0).UTC()
+	rec := &metrics.Recording{Times: []time.Time{t0, t0.Add(20 * time.Minute), t0.Add(40 * time.Minute), t0.Add(time.Hour), t0.Add(90 * time.Minute)},
+		Series: []metrics.Series{{Name: "value", Values: []float64{69, 700, 71, 70, 140}}}}
+	if _, err := scheduleYAML(rec, "x", 1, t0.Add(24*time.Hour)); err == nil || !strings.Contains(err.Error(), "no demand in hour 02") {
+		t.Errorf("a day with hours missing: err %v; want hour 02 named", err)
+	}
+	for h := 2; h < 24; h++ {
+		rec.Times = append(rec.Times, t0.Add(time.Duration(h)*time.Hour))
+		rec.Series[0].Values = append(rec.Series[0].Values, 1)
+	}
+	rec.Times = append(rec.Times, t0.Add(24*time.Hour)) // the day after: not read
+	rec.Series[0].Values = append(rec.Series[0].Values, 7000)
+	out, err := scheduleYAML(rec, "x", 1, t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`- {days: "*", start: "00:00", end: "01:00", replicas: 2}`,
+		`- {days: "*", start: "01:00", end: "02:00", replicas: 2}`,
+		`- {days: "*", start: "02:00", end: "03:00", replicas: 1}`,
+		`- {days: "*", start: "23:00", end: "24:00", replicas: 1}`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
 	}
 }
