@@ -382,8 +382,10 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.m.targetError(key, "HPAConflict")
 		c.m.undecided(key, w.Spec)
 		tg.restart() // see below
-		// If the target has no pin now, one set later appears while the leader watches: a new one, as below.
-		tg.unpinned = tg.unpinned || w.Pin == nil
+		if w.Pin == nil {
+			// No pin now: one set later appears while the leader watches, a new one, as below.
+			tg.pinned, tg.unpinned = -1, true
+		}
 		return out
 	}
 	if w.Paused {
@@ -630,7 +632,12 @@ func (c *Controller) backfill(p *policy.Policy, tg *target, now time.Time, log *
 		past[j] = append(past[j], seen...)
 	}
 	tg.past = past
-	log.Info("history backfilled from Prometheus", zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback),
+	done, msg := log.Info, "history backfilled from Prometheus"
+	if len(f.notes) > 0 || len(rec.Warnings) > 0 {
+		// A count query that failed or found nothing, or a warning, leaves marks out: worth an operator's look.
+		done, msg = log.Warn, "history backfilled from Prometheus, with gaps: its notes and warnings say what it lacks"
+	}
+	done(msg, zap.Int("samples", len(rec.Times)), zap.Duration("lookback", lookback),
 		zap.Time("started", f.at), zap.Strings("warnings", rec.Warnings), zap.Strings("notes", f.notes))
 }
 

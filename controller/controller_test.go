@@ -1315,26 +1315,42 @@ func TestPassPinWhileWatched(t *testing.T) {
 	}
 }
 
-// A pin taken off while the target stays paused, and then set again to the same count, is a new pin: it is
-// applied over the count set by hand in between.
+// A pin taken off, and then set again to the same count, is a new pin: it is applied over the count set in
+// between, by hand while the target stays paused, or by an HPA that owned it meanwhile.
 func TestPassPinSetAgain(t *testing.T) {
-	f := newFixture(t, DeploymentFor(web, 8, 8, map[string]string{AnnotationPausedReplicas: "5"}))
-	f.warm()
-	f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
-	f.ctl.Pass(context.Background(), always)
-	f.waitCache("shop", "web", 5)
-	f.edit(web, func(d *appsv1.Deployment) {
-		seven := int32(7)
-		d.Spec.Replicas, d.Annotations = &seven, map[string]string{AnnotationPaused: "true"}
-	}, func(w Workload) bool { return w.Spec == 7 && w.Paused && w.Pin == nil })
-	f.clock.Step(15 * time.Second)
-	f.ctl.Pass(context.Background(), always)
-	f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} },
-		func(w Workload) bool { return w.Pin != nil })
-	f.clock.Step(15 * time.Second)
-	f.ctl.Pass(context.Background(), always)
-	if got := strings.Join(f.patches(), ","); got != "shop/web=5,shop/web=5" {
-		t.Errorf("patches = %q; want the pin to 5 applied, and applied again when it was set again", got)
+	for _, hpa := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hpa=%v", hpa), func(t *testing.T) {
+			f := newFixture(t, DeploymentFor(web, 8, 8, map[string]string{AnnotationPausedReplicas: "5"}))
+			f.warm()
+			f.prom.set(rule{contains: "cpu", body: vector(series("shop", "web", "100", t0))})
+			f.ctl.Pass(context.Background(), always)
+			f.waitCache("shop", "web", 5)
+			if hpa {
+				if err := f.client.Tracker().Add(webHPA(10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.edit(web, func(d *appsv1.Deployment) {
+				seven := int32(7)
+				d.Spec.Replicas, d.Annotations = &seven, map[string]string{AnnotationPaused: "true"}
+			}, func(w Workload) bool { return w.Spec == 7 && w.Paused && w.Pin == nil && (w.HPA != "") == hpa })
+			f.clock.Step(15 * time.Second)
+			if res := f.ctl.Pass(context.Background(), always); hpa && res.Outcomes[0].Skipped != "HPAConflict" {
+				t.Fatalf("outcome %+v; want HPAConflict", res.Outcomes[0])
+			}
+			if hpa {
+				if err := f.client.Tracker().Delete(autoscalingv2.SchemeGroupVersion.WithResource("horizontalpodautoscalers"), "shop", "web-hpa"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.edit(web, func(d *appsv1.Deployment) { d.Annotations = map[string]string{AnnotationPausedReplicas: "5"} },
+				func(w Workload) bool { return w.Pin != nil && w.HPA == "" })
+			f.clock.Step(15 * time.Second)
+			f.ctl.Pass(context.Background(), always)
+			if got := strings.Join(f.patches(), ","); got != "shop/web=5,shop/web=5" {
+				t.Errorf("patches = %q; want the pin to 5 applied, and applied again when it was set again", got)
+			}
+		})
 	}
 }
 
@@ -1492,8 +1508,9 @@ func TestBackfillMarksPartial(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, DeploymentFor(web, 4, 4, nil))
-			f.warmWith(strings.Replace(webPolicy, "metrics: [{kind: cpu, utilization: 50}]",
+			logs := f.logged(t, strings.Replace(webPolicy, "metrics: [{kind: cpu, utilization: 50}]",
 				"algorithm: {name: burst, args: {stableWindow: 30m}}\nmetrics: [{kind: qps, perReplica: 25}]", 1))
+			f.warm()
 			f.prom.set(c.pods, c.ready,
 				rule{contains: "http_requests_total", body: vector(withPods("shop", "web", "100", "4", t0)...), rangeBody: matrix("100", "75", "100", "50")})
 			f.ctl.Pass(context.Background(), always)
@@ -1509,6 +1526,12 @@ func TestBackfillMarksPartial(t *testing.T) {
 			}
 			if strings.Join(got, " ") != c.want {
 				t.Errorf("backfilled %s; want %s", strings.Join(got, " "), c.want)
+			}
+			// A failed count query is a warning, with the query's note; a whole backfill is not.
+			warned := logs.FilterMessageSnippet("history backfilled").All()
+			if failed := c.want == unmarked; len(warned) != map[bool]int{false: 0, true: 1}[failed] ||
+				failed && !strings.Contains(fmt.Sprint(warned[0].ContextMap()["notes"]), "failed") {
+				t.Errorf("warnings logged about the backfill: %v; want one with the failed query's note only when a query failed", warned)
 			}
 		})
 	}
