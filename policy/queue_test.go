@@ -43,7 +43,7 @@ func TestQueueDrainsWithinDrainTime(t *testing.T) {
 }
 
 func drainsWithin(t *testing.T, outage int, warned bool) {
-	// The algorithm's own counts: without the default down-window, which holds them for 3m after the drain
+	// The algorithm's own counts: without the default down-window, which holds them for 5m after the drain
 	// (TestQueueDownWindow).
 	p := mustParse(t, queuePolicy+"behavior: {scaleDown: {stabilizationWindow: 0s}}\n")
 	const (

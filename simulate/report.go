@@ -306,8 +306,9 @@ func missNames(sr *SweepResult) (label, short string) {
 	return "overload (s), SLO violation (s) for queue policies", "overload (SLO)"
 }
 
-// WriteSweep writes each policy's cost and overload (a queue's SLO violation) at every value, marks the frontier, and reads off, for each
-// frontier point of the first policy (the baseline), what every other policy achieves at equal or lower cost.
+// WriteSweep writes each policy's cost and overload (a queue's SLO violation: Summary.Miss) at every value, marks
+// the frontier, and reads off, for each frontier point of the first policy (the baseline), what every other policy
+// achieves at equal or lower cost.
 func WriteSweep(w io.Writer, sr *SweepResult) error {
 	label, short := missNames(sr)
 	fmt.Fprintf(w, "sweep %s: cost (× lower bound) / %s / reversals; * marks each policy's cost-%s frontier\n\n", sr.Field, label, short)

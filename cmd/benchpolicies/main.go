@@ -347,7 +347,8 @@ cannot be met by any forecast.
 // readoff is the recommended policy against one of hpa's frontier points: its best swept target at equal or lower
 // cost (what `simulate --sweep` prints), and its frontier at hpa's cost. Between two swept targets the frontier is
 // read linearly: switching between the two neighbouring targets achieves that cost and (about) that overload,
-// and overload falls convexly with cost, so the line is not optimistic.
+// and overload falls convexly with cost, so the line is not optimistic. "Overload" is what the points miss
+// (simulate.Summary.Miss): for the queue benchmark, whose baseline is keda, the SLO-violation seconds.
 type readoff struct {
 	hpa, rec simulate.Point
 	found    bool    // a swept target within hpa's cost
