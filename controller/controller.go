@@ -374,6 +374,13 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.m.targetError(key, "ReadFailed")
 		c.m.undecided(key, -1) // neither podpilot's count nor the target's is known this pass
 		return out
+	}
+	if w.Pin == nil {
+		// Seen without a pin (an unpaused target never has one): a pin set later appears while this leader
+		// watches, a new one, applied even at the count an earlier pin had (see below).
+		tg.pinned, tg.unpinned = -1, true
+	}
+	switch {
 	case w.HPA != "":
 		out.Skipped = "HPAConflict"
 		msg := fmt.Sprintf("HorizontalPodAutoscaler %s also targets this Deployment: podpilot leaves it alone", w.HPA)
@@ -382,13 +389,8 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 		c.m.targetError(key, "HPAConflict")
 		c.m.undecided(key, w.Spec)
 		tg.restart() // see below
-		if w.Pin == nil {
-			// No pin now: one set later appears while the leader watches, a new one, as below.
-			tg.pinned, tg.unpinned = -1, true
-		}
 		return out
-	}
-	if w.Paused {
+	case w.Paused:
 		out.Skipped = "Paused"
 		c.m.undecided(key, w.Spec)
 		// Someone else sets the count while the target is paused (or an HPA owns it): when podpilot takes it back,
@@ -424,13 +426,9 @@ func (c *Controller) target(ctx context.Context, p *policy.Policy, obs []policy.
 			log.Info("paused target pinned", zap.Int32("from", w.Spec), zap.Int32("to", *w.Pin))
 			c.cluster.Event(p.Target, false, "Paused", fmt.Sprintf("paused: pinned from %d to %d replicas", w.Spec, *w.Pin))
 		}
-		if w.Pin == nil {
-			tg.pinned, tg.unpinned = -1, true // a pin set again, even to the same count, is a new one
-		}
 		log.Debug("paused: left alone")
 		return out
 	}
-	tg.pinned, tg.unpinned = -1, true
 	delete(tg.warned, "HPAConflict")
 
 	tg.lastEval = now

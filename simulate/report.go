@@ -297,13 +297,14 @@ func queues(sr *SweepResult) int {
 // missNames names what a sweep weighs against cost (Summary.Miss), as its header prints it and as its frontier
 // is called.
 func missNames(sr *SweepResult) (label, short string) {
+	request, queue := Summary{}.MissName(), Summary{Queue: true}.MissName()
 	switch queues(sr) {
 	case 0:
-		return "overload (s)", "overload"
+		return request, "overload"
 	case len(sr.Runs):
-		return "SLO violation (s)", "SLO"
+		return queue, "SLO"
 	}
-	return "overload (s), SLO violation (s) for queue policies", "overload (SLO)"
+	return request + ", " + queue + " for queue policies", "overload (SLO)"
 }
 
 // WriteSweep writes each policy's cost and overload (a queue's SLO violation: Summary.Miss) at every value, marks

@@ -69,6 +69,14 @@ func (s Summary) Miss() float64 {
 	return s.OverloadSeconds
 }
 
+// MissName names Miss as the tables head it.
+func (s Summary) MissName() string {
+	if s.Queue {
+		return "SLO violation (s)"
+	}
+	return "overload (s)"
+}
+
 // Step is one model step of a run (Run.Tick long). The policy decides at some of them (Decided); at the others
 // Desired is Current and the stage, reason, winner and metrics are empty.
 type Step struct {

@@ -617,9 +617,9 @@ func section(w io.Writer, r *result, vals []string) {
 // overload or, for queue workloads, SLO violation.
 func goalTable(w io.Writer, ros []readoff, base string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	miss := "overload (s)"
-	if len(ros) > 0 && ros[0].hpa.Summary.Queue {
-		miss = "SLO violation (s)"
+	miss := simulate.Summary{}.MissName()
+	if len(ros) > 0 {
+		miss = ros[0].hpa.Summary.MissName()
 	}
 	fmt.Fprintf(tw, "| %[1]s target\t| %[1]s cost / %[2]s / reversals\t| best swept within the cost: target, cost / %[2]s / reversals\t| ratio\t| on the frontier at %[1]s's cost: targets, %[2]s / reversals\t| ratio\t| goal 1\t|\n", base, miss)
 	fmt.Fprintf(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|\n")

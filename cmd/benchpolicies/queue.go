@@ -28,6 +28,15 @@ var queueBench = []struct {
 // queueCols are keda's targets the summary table gives.
 var queueCols = []string{"400", "800", "1600", "3200", "6400"}
 
+// queueFiles are queueBench's policy files.
+func queueFiles() []string {
+	var files []string
+	for _, q := range queueBench {
+		files = append(files, q.policy)
+	}
+	return files
+}
+
 // queueResult is one trace's queue benchmark.
 type queueResult struct {
 	res    *simulate.Result
@@ -37,11 +46,7 @@ type queueResult struct {
 
 // benchQueue runs the queue benchmark on rec with the trace's model cfg, sweeping queue.yaml over vals.
 func benchQueue(rec *metrics.Recording, cfg simulate.Config, vals []string) (*queueResult, error) {
-	var files []string
-	for _, q := range queueBench {
-		files = append(files, q.policy)
-	}
-	srcs, err := simulate.Sources(files, simulate.BaseSpec{})
+	srcs, err := simulate.Sources(queueFiles(), simulate.BaseSpec{})
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +98,8 @@ func queueHeader(w io.Writer) {
 // queueSection prints one trace's queue tables and read-off.
 func queueSection(w io.Writer, r *result) {
 	q := r.queue
-	var files []string
-	for _, b := range queueBench {
-		files = append(files, b.policy)
-	}
 	fmt.Fprintf(w, "### Queue consumers\n\n")
-	fmt.Fprintf(w, "```console\n$ %s\n```\n\n```text\n", r.commandWith(files, ""))
+	fmt.Fprintf(w, "```console\n$ %s\n```\n\n```text\n", r.commandWith(queueFiles(), ""))
 	simulate.WriteTable(w, q.res)
 	for i, b := range queueBench {
 		sweep := fmt.Sprintf(" --sweep '%s=%s'", b.field, strings.Join(q.values[i], ","))
